@@ -1,0 +1,121 @@
+"""Denoising autoencoder: corrupt in training, reconstruct the clean input."""
+
+import keras
+from keras import layers, ops
+
+from aezoo.errors import InputError
+from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.models.conv import ConvAutoencoder
+from aezoo.models.dense import DenseAutoencoder
+
+NOISE_KINDS = ("gaussian", "masking", "salt_and_pepper")
+BODIES = {"dense": DenseAutoencoder, "conv": ConvAutoencoder}
+
+
+def corrupt(x, kind, level, seed):
+    """Corrupt images in [0, 1] with `kind` noise at `level`.
+
+    gaussian: add N(0, level^2), clip to [0, 1]; masking: zero each pixel with
+    probability `level`; salt_and_pepper: set each pixel to 0 or 1 (equally
+    likely) with probability `level`. `seed` is an int or a SeedGenerator.
+    """
+    if kind == "gaussian":
+        noisy = x + level * keras.random.normal(ops.shape(x), seed=seed, dtype=x.dtype)
+        return ops.clip(noisy, 0.0, 1.0)
+    u = keras.random.uniform(ops.shape(x), seed=seed, dtype=x.dtype)
+    if kind == "masking":
+        return ops.where(u < level, ops.zeros_like(x), x)
+    if kind == "salt_and_pepper":
+        x = ops.where(u < level / 2, ops.zeros_like(x), x)
+        return ops.where(u > 1 - level / 2, ops.ones_like(x), x)
+    raise InputError(f"unknown noise {kind!r}; expected one of {', '.join(NOISE_KINDS)}.")
+
+
+def check_noise(kind, level):
+    if kind not in NOISE_KINDS:
+        raise InputError(f"unknown noise {kind!r}; expected one of {', '.join(NOISE_KINDS)}.")
+    level = float(level)
+    upper = float("inf") if kind == "gaussian" else 1.0
+    if not 0.0 <= level <= upper:
+        raise InputError(f"noise_level for {kind} must be in [0, {upper}]; got {level}.")
+    return kind, level
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Corruption(layers.Layer):
+    """Applies `corrupt` in training only; the identity at inference."""
+
+    def __init__(self, kind="gaussian", level=0.2, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kind, self.level = check_noise(kind, level)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        if not training or self.level == 0:
+            return x
+        return corrupt(x, self.kind, self.level, self.seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "level": self.level, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DenoisingAutoencoder(Autoencoder):
+    """A dense or conv autoencoder trained to undo corruption.
+
+    Corruption is applied inside `call(x, training=True)`, so plain
+    `model.fit(clean)` trains a denoiser; at inference the model is a
+    plain autoencoder and `denoise(noisy)` cleans images.
+
+    Args:
+        input_shape, latent_dim: as for every autoencoder.
+        body: "dense" or "conv".
+        body_config: keyword arguments of the body family (e.g. filters).
+        noise: "gaussian", "masking" or "salt_and_pepper".
+        noise_level: std-dev (gaussian) or probability (the others).
+        seed: seed of the training noise.
+
+    Example:
+        >>> model = DenoisingAutoencoder((28, 28, 1), 32, body="conv", noise_level=0.3)
+        >>> model.denoise(noisy_images)
+    """
+
+    family = "denoising"
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=32, body="conv", body_config=None,
+                 noise="gaussian", noise_level=0.2, seed=None, **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
+        if body not in BODIES:
+            raise InputError(f"unknown body {body!r}; expected one of {', '.join(BODIES)}.")
+        self.body = body
+        self.body_config = dict(body_config or {})
+        self.noise, self.noise_level = check_noise(noise, noise_level)
+        self.seed = seed
+        template = BODIES[body](self.image_shape, self.latent_dim, **self.body_config)
+        self.encoder, self.decoder = template.encoder, template.decoder
+        self.corruption = Corruption(self.noise, self.noise_level, seed, name="corruption")
+        self.build((None,) + self.image_shape)
+
+    def call(self, x, training=False):
+        self._check_symbolic(x)
+        x = self.corruption(x, training=training)
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def denoise(self, x):
+        """Reconstruct clean images from noisy ones (same as `reconstruct`)."""
+        return self.reconstruct(x)
+
+    def corrupt(self, x, seed=0):
+        """Apply this model's training noise to `x` (for tests and demos)."""
+        return corrupt(ops.convert_to_tensor(self._prepare(x)), self.noise, self.noise_level, seed)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "body": self.body,
+            "body_config": self.body_config,
+            "noise": self.noise,
+            "noise_level": self.noise_level,
+            "seed": self.seed,
+        }

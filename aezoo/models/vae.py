@@ -1,0 +1,243 @@
+"""Variational autoencoder (Kingma & Welling, 2014), dense or conv.
+
+The model code uses keras.ops / keras.random only, so it trains on every
+backend. `posterior`, `likelihood` and `log_likelihood` (IWAE, Burda et al.
+2016) return or use tensorflow-probability distributions and need the
+TensorFlow backend.
+"""
+
+import math
+
+import numpy as np
+import keras
+from keras import ops
+
+from aezoo.errors import BackendError, InputError
+from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.models.conv import build_conv_decoder, build_conv_encoder, check_conv_shape
+from aezoo.models.dense import build_dense_decoder, build_dense_encoder, check_hidden
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+_EPS = 1e-6
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _need_tensorflow(what):
+    if keras.backend.backend() != "tensorflow":
+        raise BackendError(
+            f"{what} uses tensorflow-probability and needs the TensorFlow backend "
+            f"(KERAS_BACKEND=tensorflow); the active backend is {keras.backend.backend()!r}. "
+            "encode(), elbo(), sample() and interpolate() work on every backend."
+        )
+    import tensorflow_probability as tfp
+
+    return tfp.distributions
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VariationalAutoencoder(Autoencoder):
+    """A VAE with a diagonal-Gaussian posterior and a standard-normal prior.
+
+    `call(x, training=True)` samples z with the reparameterisation trick
+    (keras.random + a SeedGenerator) and adds the KL term; at inference it
+    decodes the posterior mean. The loss is the negative ELBO with a beta
+    weight on the KL; `fit` reports `reconstruction_loss` and `kl_loss`
+    (nats per example).
+
+    Args:
+        input_shape, latent_dim: as for every autoencoder.
+        encoder_type: "dense" or "conv" (the decoder mirrors it).
+        hidden: hidden sizes (dense).
+        filters, kernel_size: stride-2 stages (conv).
+        activation: hidden activation.
+        beta: weight of the KL term (1 = the ELBO).
+        likelihood: "bernoulli" (pixels as probabilities) or "gaussian"
+            with fixed standard deviation `gaussian_sigma`.
+        seed: seed of the sampling noise.
+
+    Note: `vae.encoder(x)` returns [mean, log_variance] concatenated,
+    shape (batch, 2 * latent_dim); `encode(x)` returns the mean.
+
+    Example:
+        >>> vae = VariationalAutoencoder((28, 28, 1), latent_dim=16)
+        >>> vae.sample(4).shape
+        (4, 28, 28, 1)
+    """
+
+    family = "vae"
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, encoder_type="dense",
+                 hidden=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
+                 beta=1.0, likelihood="bernoulli", gaussian_sigma=0.1, seed=None, **kwargs):
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise InputError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}.")
+        if float(beta) < 0:
+            raise InputError(f"beta must be >= 0; got {beta}.")
+        if float(gaussian_sigma) <= 0:
+            raise InputError(f"gaussian_sigma must be > 0; got {gaussian_sigma}.")
+        self.encoder_type = encoder_type
+        self.hidden = check_hidden(hidden)
+        self.filters = [int(f) for f in filters]
+        self.kernel_size = int(kernel_size)
+        self.activation = activation
+        self.beta = float(beta)
+        self.likelihood_name = likelihood
+        self.gaussian_sigma = float(gaussian_sigma)
+        self.seed = seed
+        two = 2 * self.latent_dim
+        if encoder_type == "dense":
+            self.encoder = build_dense_encoder(self.image_shape, self.hidden, activation, two)
+            self.decoder = build_dense_decoder(self.image_shape, self.hidden, activation, self.latent_dim, "sigmoid")
+        elif encoder_type == "conv":
+            check_conv_shape(self.image_shape, self.filters)
+            self.encoder = build_conv_encoder(self.image_shape, self.filters, self.kernel_size, activation, two)
+            self.decoder = build_conv_decoder(
+                self.image_shape, self.filters, self.kernel_size, activation, self.latent_dim, "sigmoid"
+            )
+        else:
+            raise InputError(f"unknown encoder_type {encoder_type!r}; expected 'dense' or 'conv'.")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.build((None,) + self.image_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder_type": self.encoder_type,
+            "hidden": list(self.hidden),
+            "filters": list(self.filters),
+            "kernel_size": self.kernel_size,
+            "activation": self.activation,
+            "beta": self.beta,
+            "likelihood": self.likelihood_name,
+            "gaussian_sigma": self.gaussian_sigma,
+            "seed": self.seed,
+        }
+
+    # -- the pieces of the ELBO (keras.ops, every backend) ----------------
+    def posterior_params(self, x, training=False):
+        """Mean and log-variance of q(z|x), each (batch, latent_dim)."""
+        stats = self.encoder(x, training=training)
+        return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
+
+    def reparameterize(self, mean, log_var, seed=None):
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator if seed is None else seed,
+                                  dtype=mean.dtype)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    @staticmethod
+    def kl_divergence(mean, log_var):
+        """KL(q(z|x) || N(0, I)) per example, in nats."""
+        return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
+
+    def reconstruction_nll(self, x, mean_image):
+        """-log p(x|z) per example (nats), given the decoder's mean image."""
+        axes = tuple(range(1, len(self.image_shape) + 1))
+        if self.likelihood_name == "bernoulli":
+            p = ops.clip(mean_image, _EPS, 1.0 - _EPS)
+            return -ops.sum(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p), axis=axes)
+        sigma = self.gaussian_sigma
+        per_pixel = 0.5 * ops.square((x - mean_image) / sigma) + math.log(sigma) + 0.5 * _LOG_2PI
+        return ops.sum(per_pixel, axis=axes)
+
+    def call(self, x, training=False):
+        self._check_symbolic(x)
+        mean, log_var = self.posterior_params(x, training=training)
+        z = self.reparameterize(mean, log_var) if training else mean
+        self.add_loss(ops.mean(self.kl_divergence(mean, log_var)))
+        return self.decoder(z, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Negative ELBO: reconstruction NLL + beta * KL (per example, batch mean).
+
+        The target is always the input `x`; a compiled loss is not used.
+        """
+        reconstruction = ops.mean(self.reconstruction_nll(x, y_pred))
+        kl = ops.sum(self.losses) if self.losses else ops.zeros(())
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        return reconstruction + self.beta * kl
+
+    def elbo(self, x, seed=0):
+        """Single-sample ELBO estimate per example (nats; higher is better)."""
+        x = ops.convert_to_tensor(self._prepare(x))
+        mean, log_var = self.posterior_params(x)
+        z = self.reparameterize(mean, log_var, seed=seed)
+        recon = self.decoder(z, training=False)
+        return -(self.reconstruction_nll(x, recon) + self.kl_divergence(mean, log_var))
+
+    # -- generation ----------------------------------------------------------
+    def encode(self, x):
+        """The posterior mean, shape (batch, latent_dim)."""
+        mean, _ = self.posterior_params(ops.convert_to_tensor(self._prepare(x)))
+        return mean
+
+    def sample(self, n, seed=None):
+        """Decode `n` draws from the prior: images (n, *input_shape)."""
+        if int(n) <= 0:
+            raise InputError(f"sample(n) needs n >= 1; got {n}.")
+        z = keras.random.normal((int(n), self.latent_dim), seed=self.seed_generator if seed is None else seed)
+        return self.decoder(z, training=False)
+
+    def interpolate(self, a, b, steps=8):
+        """Decode `steps` points on the line between the posterior means of
+        images `a` and `b` (each one image, with or without batch axis)."""
+        if int(steps) < 2:
+            raise InputError(f"interpolate needs steps >= 2; got {steps}.")
+        ends = []
+        for img in (a, b):
+            img = np.asarray(ops.convert_to_numpy(img))
+            if img.ndim == len(self.image_shape):
+                img = img[None]
+            if img.shape[0] != 1:
+                raise InputError(f"interpolate takes one image at each end; got a batch of {img.shape[0]}.")
+            ends.append(self.encode(img))
+        t = ops.reshape(ops.linspace(0.0, 1.0, int(steps)), (-1, 1))
+        z = (1.0 - t) * ends[0] + t * ends[1]
+        return self.decoder(z, training=False)
+
+    # -- tensorflow-probability views (TensorFlow backend) -------------------
+    def posterior(self, x):
+        """q(z|x) as a tfp MultivariateNormalDiag (batch of `latent_dim`-d)."""
+        tfd = _need_tensorflow("posterior()")
+        mean, log_var = self.posterior_params(ops.convert_to_tensor(self._prepare(x)))
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
+
+    def prior(self):
+        tfd = _need_tensorflow("prior()")
+        return tfd.MultivariateNormalDiag(loc=ops.zeros(self.latent_dim), scale_diag=ops.ones(self.latent_dim))
+
+    def likelihood(self, z):
+        """p(x|z) as a tfp distribution over whole images."""
+        tfd = _need_tensorflow("likelihood()")
+        mean_image = self.decoder(z, training=False)
+        ndims = len(self.image_shape)
+        if self.likelihood_name == "bernoulli":
+            p = ops.clip(mean_image, _EPS, 1.0 - _EPS)
+            base = tfd.Bernoulli(logits=ops.log(p) - ops.log(1.0 - p), dtype="float32")
+        else:
+            base = tfd.Normal(loc=mean_image, scale=self.gaussian_sigma)
+        return tfd.Independent(base, reinterpreted_batch_ndims=ndims)
+
+    def log_likelihood(self, x, k=64, seed=0):
+        """Importance-weighted (IWAE) estimate of log p(x) per example, with
+        `k` samples from q(z|x) (k=1 gives the ELBO). Nats; higher is better."""
+        import tensorflow as tf
+
+        if int(k) < 1:
+            raise InputError(f"log_likelihood needs k >= 1 samples; got {k}.")
+        k = int(k)
+        q = self.posterior(x)  # checks backend and input
+        x = tf.convert_to_tensor(self._prepare(x))
+        batch = tf.shape(x)[0]
+        z = q.sample(k, seed=seed)  # (k, batch, latent)
+        log_q = q.log_prob(z)
+        log_prior = self.prior().log_prob(z)
+        flat_z = tf.reshape(z, (-1, self.latent_dim))
+        tiled_x = tf.reshape(tf.tile(x[None], [k] + [1] * (len(self.image_shape) + 1)),
+                             (-1,) + self.image_shape)
+        log_px = tf.reshape(self.likelihood(flat_z).log_prob(tiled_x), (k, batch))
+        log_w = log_px + log_prior - log_q
+        return tf.reduce_logsumexp(log_w, axis=0) - math.log(k)
