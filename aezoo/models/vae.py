@@ -155,7 +155,7 @@ class VariationalAutoencoder(Autoencoder):
         The target is always the input `x`; a compiled loss is not used.
         """
         reconstruction = ops.mean(self.reconstruction_nll(x, y_pred))
-        kl = ops.sum(self.losses) if self.losses else ops.zeros(())
+        kl = sum(self.losses) if self.losses else ops.zeros(())
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return reconstruction + self.beta * kl

@@ -1,0 +1,140 @@
+"""The zoo: named entries (family + config + recipe) kept as data in zoo.json.
+
+Example:
+    >>> import aezoo
+    >>> aezoo.list_models(family="vae")
+    ['conv_vae_fashion_mnist', 'conv_vae_mnist', 'vae_fashion_mnist', 'vae_mnist']
+    >>> model = aezoo.load("conv_mnist")                 # pretrained weights
+    >>> fresh = aezoo.load("conv_mnist", pretrained=False, latent_dim=8)
+"""
+
+import copy
+import difflib
+import json
+from importlib import resources
+
+from aezoo import recipes
+from aezoo.errors import InputError, UnknownModelError
+from aezoo.models import FAMILIES
+
+_ZOO = None  # name -> entry, loaded lazily from zoo.json, plus users' entries
+
+
+def _zoo():
+    global _ZOO
+    if _ZOO is None:
+        _ZOO = json.loads(resources.files("aezoo").joinpath("zoo.json").read_text())
+    return _ZOO
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name:
+        raise UnknownModelError(f"a model name is a non-empty string; got {name!r}.")
+    if "/" in name or "\\" in name or name.endswith((".keras", ".h5", ".json")) or name.startswith("."):
+        raise UnknownModelError(
+            f"{name!r} looks like a path, not a zoo name. To load your own weights use "
+            "aezoo.load(NAME, weights=PATH); for a .keras file use keras.saving.load_model(PATH). "
+            f"Zoo names: {', '.join(list_models())}."
+        )
+
+
+def get_entry(name):
+    """A copy of the registry entry `name` (family, config, recipe, ...)."""
+    _check_name(name)
+    zoo = _zoo()
+    if name not in zoo:
+        close = difflib.get_close_matches(name, zoo, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(zoo))}.")
+    return copy.deepcopy(zoo[name])
+
+
+def list_models(family=None, dataset=None):
+    """Sorted zoo names, optionally only one family or one training dataset."""
+    return sorted(
+        n for n, e in _zoo().items()
+        if (family is None or e["family"] == family) and (dataset is None or e["recipe"]["dataset"] == dataset)
+    )
+
+
+def register(name, family, config, recipe=None, description="", uses=(), overwrite=False):
+    """Add an entry to the zoo for this process (e.g. a user's own model).
+
+    The config is checked by building the model once.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InputError(f"a zoo name is letters, digits and underscores (e.g. 'my_conv'); got {name!r}.")
+    if name in _zoo() and not overwrite:
+        raise InputError(f"{name!r} is already registered; pass overwrite=True to replace it.")
+    if family not in FAMILIES:
+        raise InputError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}.")
+    entry = {
+        "family": family,
+        "description": description,
+        "config": dict(config),
+        "uses": list(uses),
+        "recipe": recipes.validate(recipe or {"loss": "elbo" if family == "vae" else "mse"}, family),
+    }
+    FAMILIES[family](**entry["config"])  # raises if the config is bad
+    _zoo()[name] = entry
+    return name
+
+
+def build(name, **config_overrides):
+    """A freshly initialised model for zoo entry `name` (config overrides allowed)."""
+    entry = get_entry(name)
+    config = {**entry["config"], **config_overrides}
+    return FAMILIES[entry["family"]](name=name, **config)
+
+
+def load(name, pretrained=True, weights=None, **config_overrides):
+    """Build zoo model `name`, with weights.
+
+    Args:
+        name: a zoo name (see `list_models()`).
+        pretrained: load the zoo's pretrained weights (hash-checked).
+        weights: a path or URL of a `.weights.h5` file to load instead.
+        **config_overrides: change the architecture (then no pretrained weights).
+
+    Raises:
+        UnknownModelError: unknown name (the message lists close matches).
+        WeightsError: no or corrupt pretrained weights.
+    """
+    from aezoo import weights as weights_lib
+
+    model = build(name, **config_overrides)
+    if weights is not None:
+        weights_lib.load_into(model, weights_lib.fetch_user_file(weights))
+    elif pretrained:
+        if config_overrides:
+            raise InputError(
+                f"config overrides {sorted(config_overrides)} change the architecture, so the pretrained "
+                f"weights of {name!r} do not fit; pass pretrained=False."
+            )
+        weights_lib.load_into(model, weights_lib.resolve(name))
+    return model
+
+
+def info(name):
+    """What the zoo knows about `name`: family, config, shapes, size, recipe,
+    dataset, and the manifest's metrics once pretrained weights exist."""
+    from aezoo import weights as weights_lib
+
+    entry = get_entry(name)
+    model = build(name)
+    record = weights_lib.manifest().get(name)
+    return {
+        "name": name,
+        "family": entry["family"],
+        "description": entry.get("description", ""),
+        "uses": entry.get("uses", []),
+        "config": entry["config"],
+        "input_shape": list(model.image_shape),
+        "latent_dim": model.latent_dim,
+        "params": int(model.count_params()),
+        "dataset": entry["recipe"]["dataset"],
+        "recipe": entry["recipe"],
+        "pretrained": record is not None,
+        "metrics": (record or {}).get("metrics"),
+        "weights": {k: record[k] for k in ("file", "sha256", "bytes") if k in record} if record else None,
+    }
