@@ -177,6 +177,9 @@ def _split(name, arrays, split):
         mask = {"test": i % 5 == 0, "validation": (i % 10 == 1), "train": (i % 5 != 0) & (i % 10 != 1)}[split]
         return x[mask], y[mask]
     xtr, ytr, xte, yte = arrays
+    if len(xtr) <= VALIDATION_SIZE:
+        raise DatasetError(f"{name} has {len(xtr)} training images; the fixed split needs more than "
+                           f"{VALIDATION_SIZE} (the last {VALIDATION_SIZE} are the validation split).")
     if split == "test":
         return xte, yte
     if split == "validation":

@@ -30,3 +30,14 @@ class WeightsError(AezooError):
 
 class BackendError(AezooError):
     """A feature that needs a Keras backend other than the active one."""
+
+
+class ExportError(AezooError):
+    """An export that cannot be done as asked, or whose artifact failed verification.
+
+    When verification fails, `report` holds the figures (also written next to
+    the would-be artifact as ``PATH.failed.report.json``)."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report

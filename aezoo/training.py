@@ -151,7 +151,7 @@ def _as_images(data, input_shape, what):
 
 def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, data=None,
           validation_data=None, data_dir=None, limit=None, strategy=None, verbose="auto",
-          config_overrides=None):
+          config_overrides=None, callbacks=None):
     """Train zoo entry `name` with its recipe; returns (model, summary dict).
 
     Args:
@@ -166,6 +166,7 @@ def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, d
         limit: use only the first `limit` training (and validation) images.
         strategy: "none", "mirrored", "multi_worker" (TF) or "data_parallel" (JAX).
         config_overrides: change the architecture (e.g. {"latent_dim": 16}).
+        callbacks: extra Keras callbacks.
 
     Example:
         >>> model, summary = aezoo.train("conv_mnist", epochs=2)
@@ -223,7 +224,7 @@ def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, d
         model.compile(optimizer=make_optimizer(recipe, steps), loss=make_loss(recipe))
 
     monitor = "val_loss" if val_ds is not None else "loss"
-    callbacks = [
+    callbacks = list(callbacks or []) + [
         keras.callbacks.BackupAndRestore(backup_dir=str(out / "backup")),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), monitor=monitor,
                                         save_best_only=True, save_weights_only=True),

@@ -1,22 +1,158 @@
-"""Pretrained weights: the manifest, lookup and verification.
+"""Pretrained weights: the manifest, the cache, downloads and verification.
 
-(Minimal version: bundled files only. Download/cache come with the weights issue.)
+`resolve(name)` finds the pretrained weights of zoo entry `name` and returns
+the local path of a file whose sha256 matches the manifest. It looks, in
+this order, in
+
+1. the cache: ``$AEZOO_HOME/weights/NAME.weights.h5`` (``AEZOO_HOME``
+   defaults to ``~/.cache/aezoo``); a cached file with the wrong hash is
+   deleted (when the cache is writable) and the search goes on;
+2. the weights bundled with the package (``aezoo/pretrained``), used in place;
+3. the mirrors named in ``AEZOO_WEIGHTS_URL`` (one or more base URLs,
+   separated by whitespace or commas): ``BASE/NAME.weights.h5`` is
+   downloaded, with retries, into a temporary file next to its destination,
+   checked (byte count and sha256), then moved into place with
+   ``os.replace``. Whatever goes wrong, no partial or corrupt file is left.
+
+Several processes resolving the same entry at once each download into their
+own temporary file; ``os.replace`` is atomic, so the cache ends with exactly
+one complete file. A read-only cache is never fatal: a download then goes to
+a temporary directory of this process instead.
+
+Environment:
+    AEZOO_HOME: cache directory (default ``~/.cache/aezoo``).
+    AEZOO_WEIGHTS_URL: mirror base URLs (whitespace or comma separated).
+    AEZOO_OFFLINE: ``1`` (or true/yes/on) never touches the network.
+    AEZOO_RETRIES: attempts per mirror (default `DEFAULT_RETRIES`).
+    AEZOO_TIMEOUT: seconds a connection or read may block (default
+        `DEFAULT_TIMEOUT`).
+
+For an air-gapped machine: run ``aezoo.weights.download_all(DIR)`` (or
+``aezoo download-all DIR``) on a connected machine, copy DIR over and point
+``AEZOO_HOME`` at it.
+
+No pickle is involved anywhere: weights are ``.weights.h5`` files and the
+manifest is JSON.
 """
 
+import atexit
 import hashlib
+import http.client
 import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from importlib import resources
 from pathlib import Path
 
 from aezoo.errors import WeightsError
 
+ENV_HOME = "AEZOO_HOME"
+ENV_URL = "AEZOO_WEIGHTS_URL"
+ENV_OFFLINE = "AEZOO_OFFLINE"
+ENV_RETRIES = "AEZOO_RETRIES"
+ENV_TIMEOUT = "AEZOO_TIMEOUT"
+
+DEFAULT_HOME = "~/.cache/aezoo"
+DEFAULT_MIRRORS = ()       # base URLs used when AEZOO_WEIGHTS_URL is unset
+DEFAULT_RETRIES = 3        # attempts per mirror
+DEFAULT_TIMEOUT = 30.0     # seconds, per blocking socket operation
+RETRY_BACKOFF = 0.5        # seconds before the 2nd attempt; doubles after each failure
+CHUNK_SIZE = 1 << 16
+SUFFIX = ".weights.h5"
+USER_AGENT = "aezoo-weights/1"
+
+_FALLBACK_DIR = None       # per-process temporary directory used when the cache is read-only
+
+
+# --------------------------------------------------------------------------- manifest
+
 
 def manifest():
     """name -> record, from pretrained/manifest.json (package data)."""
-    return json.loads(resources.files("aezoo.pretrained").joinpath("manifest.json").read_text())
+    return json.loads(_bundle_dir().joinpath("manifest.json").read_text())
+
+
+def _bundle_dir():
+    """The package data directory holding the bundled weights (a Traversable)."""
+    return resources.files("aezoo.pretrained")
+
+
+def _record(name):
+    record = manifest().get(name)
+    if record is None:
+        raise WeightsError(
+            f"no pretrained weights for {name!r} yet; use aezoo.load({name!r}, pretrained=False) "
+            f"for a fresh model, or train them with: aezoo train {name}"
+        )
+    file = record.get("file")
+    if (not isinstance(file, str) or not file.endswith(SUFFIX) or os.path.basename(file) != file
+            or "\\" in file or file.startswith(".")):
+        raise WeightsError(f"manifest entry {name!r} has a bad file name {file!r}; expected NAME{SUFFIX}.")
+    if not isinstance(record.get("sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]):
+        raise WeightsError(f"manifest entry {name!r} has no valid sha256 (64 lowercase hex digits).")
+    return record
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def home():
+    """The cache root: $AEZOO_HOME, or ~/.cache/aezoo."""
+    return Path(os.environ.get(ENV_HOME) or DEFAULT_HOME).expanduser()
+
+
+def cache_dir():
+    """Where resolve() keeps downloaded pretrained weights: $AEZOO_HOME/weights."""
+    return home() / "weights"
+
+
+def offline():
+    """True when AEZOO_OFFLINE asks never to touch the network."""
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def mirrors():
+    """Mirror base URLs, from AEZOO_WEIGHTS_URL (whitespace or comma separated)."""
+    value = os.environ.get(ENV_URL)
+    if value is None:
+        return list(DEFAULT_MIRRORS)
+    return [u for u in re.split(r"[\s,]+", value.strip()) if u]
+
+
+def _env_number(var, default, cast, minimum):
+    value = os.environ.get(var)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = cast(value)
+    except ValueError:
+        raise WeightsError(f"{var}={value!r} is not a number.") from None
+    if number < minimum:
+        raise WeightsError(f"{var}={value!r} must be at least {minimum}.")
+    return number
+
+
+def retries():
+    """Attempts per mirror (AEZOO_RETRIES, default DEFAULT_RETRIES)."""
+    return _env_number(ENV_RETRIES, DEFAULT_RETRIES, int, 1)
+
+
+def timeout():
+    """Seconds a connection or a read may block (AEZOO_TIMEOUT, default DEFAULT_TIMEOUT)."""
+    return _env_number(ENV_TIMEOUT, DEFAULT_TIMEOUT, float, 0.001)
+
+
+# --------------------------------------------------------------------------- files
 
 
 def sha256(path):
+    """Hex sha256 of a file."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -24,30 +160,438 @@ def sha256(path):
     return h.hexdigest()
 
 
-def resolve(name):
-    record = manifest().get(name)
-    if record is None:
-        raise WeightsError(
-            f"no pretrained weights for {name!r} yet; use aezoo.load({name!r}, pretrained=False) "
-            f"for a fresh model, or train them with: aezoo train {name}"
-        )
-    path = Path(str(resources.files("aezoo.pretrained").joinpath(record["file"])))
+_file_sha256 = sha256  # fetch_user_file's `sha256=` parameter shadows the function
+
+
+def _check(path, record):
+    """None when `path` matches the record (bytes and sha256), else why not."""
+    size = path.stat().st_size
+    if "bytes" in record and size != int(record["bytes"]):
+        return f"{size} bytes, expected {record['bytes']}"
     actual = sha256(path)
     if actual != record["sha256"]:
-        raise WeightsError(f"{path}: sha256 {actual} does not match the expected {record['sha256']}.")
+        return f"sha256 {actual} does not match the expected {record['sha256']}"
+    return None
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _discard_if_unchanged(path, stat):
+    """Delete a corrupt file, unless another process has replaced it meanwhile."""
+    try:
+        now = os.stat(path)
+        if (now.st_ino, now.st_mtime_ns, now.st_size) == (stat.st_ino, stat.st_mtime_ns, stat.st_size):
+            os.unlink(path)
+            return True
+    except OSError:
+        pass
+    return False
+
+
+def _writable_dir(directory):
+    """Create `directory` if needed; True when files can be created in it."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".aezoo-probe-"):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def _fallback_dir():
+    """A private temporary directory of this process, for a read-only cache."""
+    global _FALLBACK_DIR
+    if _FALLBACK_DIR is None or not os.path.isdir(_FALLBACK_DIR):
+        _FALLBACK_DIR = tempfile.mkdtemp(prefix="aezoo-weights-")
+        atexit.register(shutil.rmtree, _FALLBACK_DIR, True)
+    return Path(_FALLBACK_DIR)
+
+
+def _atomic_copy(src, dest, record=None):
+    """Copy src to dest through a temporary file in dest's directory."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
+    try:
+        with tmp, open(src, "rb") as f:
+            shutil.copyfileobj(f, tmp, CHUNK_SIZE)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        if record is not None:
+            problem = _check(Path(tmp.name), record)
+            if problem:
+                raise WeightsError(f"copy of {src} to {dest}: {problem}.")
+        os.replace(tmp.name, dest)
+    except BaseException:
+        _unlink(tmp.name)
+        raise
+    return dest
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt at the same mirror."""
+
+
+class _Permanent(Exception):
+    """A failure that another attempt at the same mirror would repeat."""
+
+
+def _progress(total, desc):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                leave=False, disable=None)
+
+
+def _download_once(url, dest, expected_sha256=None, expected_bytes=None, timeout_s=None):
+    """Download url to dest atomically; raise _Retryable/_Permanent on failure.
+
+    The body goes into a temporary file in dest's directory, which is checked
+    (Content-Length, expected byte count, sha256) and then os.replace'd onto
+    dest. On any failure the temporary file is removed.
+    """
+    dest = Path(dest)
+    tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
+    bar = None
+    try:
+        h = hashlib.sha256()
+        n = 0
+        with tmp:
+            request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+            try:
+                response = urllib.request.urlopen(request, timeout=timeout_s)
+            except urllib.error.HTTPError as e:
+                e.close()
+                why = f"HTTP {e.code} {e.reason}"
+                if e.code >= 500 or e.code in (408, 425, 429):
+                    raise _Retryable(why) from None
+                raise _Permanent(why) from None
+            except urllib.error.URLError as e:
+                raise _Retryable(f"cannot connect: {e.reason}") from None
+            except (OSError, http.client.HTTPException) as e:  # timeouts, resets, bad status lines
+                raise _Retryable(_describe(e)) from None
+            with response:
+                length = response.headers.get("Content-Length")
+                length = int(length) if length and length.isdigit() else None
+                bar = _progress(length or expected_bytes, dest.name)
+                try:
+                    while True:
+                        chunk = response.read(CHUNK_SIZE)
+                        if not chunk:
+                            break
+                        tmp.write(chunk)
+                        h.update(chunk)
+                        n += len(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+                except Exception as e:  # timeouts, resets, http.client.IncompleteRead, ...
+                    raise _Retryable(f"download interrupted after {n} bytes: {_describe(e)}") from None
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        if length is not None and n != length:
+            raise _Retryable(f"truncated body: received {n} of {length} bytes")
+        if expected_bytes is not None and n != int(expected_bytes):
+            raise _Permanent(f"{dest.name}: received {n} bytes, expected {expected_bytes}")
+        actual = h.hexdigest()
+        if expected_sha256 is not None and actual != expected_sha256:
+            raise _Permanent(f"{dest.name}: sha256 mismatch: expected {expected_sha256}, got {actual}")
+        os.replace(tmp.name, dest)
+    except BaseException:
+        _unlink(tmp.name)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return dest
+
+
+def _describe(e):
+    if isinstance(e, TimeoutError) or "timed out" in str(e):
+        return f"timed out ({e})" if str(e) else "timed out"
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _download(urls, dest, expected_sha256=None, expected_bytes=None, what=None):
+    """Try each URL (with retries) until one gives a valid dest; else WeightsError."""
+    attempts = retries()
+    timeout_s = timeout()
+    failures = []
+    for url in urls:
+        reasons = []
+        for attempt in range(1, attempts + 1):
+            try:
+                return _download_once(url, dest, expected_sha256, expected_bytes, timeout_s)
+            except _Permanent as e:
+                reasons.append(str(e))
+                break
+            except _Retryable as e:
+                reasons.append(str(e))
+                if attempt < attempts:
+                    time.sleep(RETRY_BACKOFF * 2 ** (attempt - 1))
+            except OSError as e:  # local: cannot create, write or move the file
+                raise WeightsError(f"cannot write {dest}: {e}") from e
+        tries = f"{len(reasons)} attempt{'s' if len(reasons) > 1 else ''}"
+        failures.append(f"  - {url}: {reasons[-1]} ({tries}" +
+                        (f"; earlier: {'; '.join(dict.fromkeys(reasons[:-1]))})" if len(reasons) > 1 else ")"))
+    raise WeightsError(
+        f"could not download {what or Path(dest).name}; every mirror failed:\n" + "\n".join(failures)
+    )
+
+
+def _mirror_urls(record):
+    return [base.rstrip("/") + "/" + urllib.parse.quote(record["file"]) for base in mirrors()]
+
+
+def _offline_error(name, record, looked):
+    return WeightsError(
+        f"pretrained weights for {name!r} ({record['file']}) are neither cached nor bundled, and "
+        f"{ENV_OFFLINE} is set, so nothing was downloaded. Looked in:\n"
+        + "\n".join(f"  - {x}" for x in looked)
+        + f"\nTo get them: on a connected machine run `aezoo download-all DIR` "
+        f"(or aezoo.weights.download_all(DIR)), copy DIR here and set {ENV_HOME}=DIR; "
+        f"or unset {ENV_OFFLINE} and set {ENV_URL} to a mirror."
+    )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _resolve_local(name, record):
+    """(path, looked): a verified cached or bundled file, or None and where we looked."""
+    file = record["file"]
+    looked = []
+
+    # 1. the cache (and this process's fallback directory for a read-only cache)
+    candidates = [cache_dir() / file]
+    if _FALLBACK_DIR is not None:
+        candidates.append(Path(_FALLBACK_DIR) / file)
+    for path in candidates:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            looked.append(f"{path} (not there)")
+            continue
+        problem = _check(path, record)
+        if problem is None:
+            return path, looked
+        removed = _discard_if_unchanged(path, stat)
+        looked.append(f"{path} ({problem}; {'deleted' if removed else 'could not delete it'})")
+
+    # 2. the bundled package data, used in place
+    bundled = _bundle_dir().joinpath(file)
+    if bundled.is_file():
+        path = Path(str(bundled))
+        problem = _check(path, record) if path.is_file() else "not a plain file"
+        if problem is None:
+            return path, looked
+        looked.append(f"{path} (bundled: {problem})")
+    else:
+        looked.append(f"{bundled} (not bundled)")
+    return None, looked
+
+
+def resolve(name):
+    """Local path of verified pretrained weights for zoo entry `name`.
+
+    Looks in the cache, then the bundled package data, then downloads from
+    the mirrors (unless AEZOO_OFFLINE). Raises WeightsError when none works.
+    """
+    record = _record(name)
+    path, looked = _resolve_local(name, record)
+    if path is not None:
+        return path
+    if offline():
+        raise _offline_error(name, record, looked)
+    urls = _mirror_urls(record)
+    if not urls:
+        raise _no_mirror_error(name, record, looked)
+    target_dir = cache_dir() if _writable_dir(cache_dir()) else _fallback_dir()
+    return _download(urls, target_dir / record["file"], record["sha256"], record.get("bytes"),
+                     what=f"pretrained weights for {name!r} ({record['file']})")
+
+
+def _no_mirror_error(name, record, looked):
+    return WeightsError(
+        f"pretrained weights for {name!r} ({record['file']}) are neither cached nor bundled and no "
+        f"mirror is set. Looked in:\n" + "\n".join(f"  - {x}" for x in looked)
+        + f"\nSet {ENV_URL} to one or more base URLs, or {ENV_HOME} to a directory made by "
+        f"`aezoo download-all DIR`."
+    )
+
+
+def fetch_user_file(path_or_url, sha256=None):
+    """A local path to the user's weights file (a local path or an http(s) URL).
+
+    A local path must exist and end in '.weights.h5'. A URL is downloaded
+    (atomically, with retries) into $AEZOO_HOME/user/; its sha256 is checked
+    when given, or when its file name is one of the manifest's files.
+    """
+    try:
+        text = os.fspath(path_or_url)
+    except TypeError:
+        raise WeightsError(f"weights= takes a path or an http(s) URL; got {path_or_url!r}.") from None
+    scheme = urllib.parse.urlsplit(text).scheme.lower() if isinstance(text, str) else ""
+    if scheme in ("http", "https"):
+        return _fetch_url(text, sha256)
+    if scheme and len(scheme) > 1:
+        raise WeightsError(f"unsupported URL scheme {scheme!r} in {text!r}; use http(s) or a local path.")
+    path = Path(text).expanduser()
+    if not path.name.endswith(SUFFIX):
+        raise WeightsError(
+            f"weights file {path} must end in '{SUFFIX}' (Keras 3 weights); for a whole saved model "
+            f"(.keras) use keras.saving.load_model."
+        )
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist." if not path.exists()
+                           else f"weights file {path} is not a file.")
+    if sha256 is not None:
+        actual = _file_sha256(path)
+        if actual != sha256.lower():
+            raise WeightsError(f"{path}: sha256 mismatch: expected {sha256.lower()}, got {actual}")
     return path
 
 
-def fetch_user_file(path_or_url):
-    path = Path(path_or_url)
-    if not path.exists():
-        raise WeightsError(f"weights file {path} does not exist.")
-    return path
+def _fetch_url(url, expected=None):
+    filename = os.path.basename(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+    if not filename.endswith(SUFFIX) or filename.startswith("."):
+        raise WeightsError(f"the URL {url} must name a '{SUFFIX}' file (Keras 3 weights).")
+    expected_bytes = None
+    if expected is None:
+        for record in manifest().values():
+            if isinstance(record, dict) and record.get("file") == filename:
+                expected, expected_bytes = record.get("sha256"), record.get("bytes")
+                break
+    expected = expected.lower() if expected else None
+    # one sub-directory per URL, so two URLs with the same file name do not collide
+    subdir = hashlib.sha256(url.encode()).hexdigest()[:16]
+    candidates = [home() / "user" / subdir / filename]
+    if _FALLBACK_DIR is not None:
+        candidates.append(Path(_FALLBACK_DIR) / "user" / subdir / filename)
+    for path in candidates:
+        if path.is_file():
+            if expected is None or _file_sha256(path) == expected:
+                return path
+            _discard_if_unchanged(path, os.stat(path))
+    if offline():
+        raise WeightsError(
+            f"{url} is not cached (looked in {candidates[0]}) and {ENV_OFFLINE} is set; download it on "
+            f"a connected machine and pass the local path instead."
+        )
+    target = candidates[0]
+    if not _writable_dir(target.parent):
+        target = _fallback_dir() / "user" / subdir / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+    return _download([url], target, expected, expected_bytes, what=url)
 
 
 def load_into(model, path):
+    """Load a .weights.h5 file into `model`; WeightsError (naming both) on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"cannot load {path} into model {model.name!r}: the file does not exist.")
     try:
         model.load_weights(str(path))
     except Exception as e:
-        raise WeightsError(f"cannot load {path} into {model.name}: {e}") from e
+        raise WeightsError(
+            f"cannot load {path} into model {model.name!r} ({type(model).__name__}): {e}"
+        ) from e
     return model
+
+
+def download_all(directory, names=None):
+    """Put verified weights of every manifest entry (or of `names`) into `directory`.
+
+    The layout is the cache's: ``directory/weights/NAME.weights.h5`` plus
+    ``directory/manifest.json``, so that ``AEZOO_HOME=directory`` works on a
+    machine without network. Files come from the cache, the bundle or the
+    mirrors. Returns the list of paths written (weights in manifest order,
+    then manifest.json). Raises WeightsError after trying every entry if
+    some could not be fetched.
+    """
+    directory = Path(directory).expanduser()
+    weights_dir = directory / "weights"
+    try:
+        weights_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot create {weights_dir}: {e}") from e
+    table = manifest()
+    names = list(table) if names is None else list(names)
+    paths, failures = [], []
+    for name in names:
+        try:
+            record = _record(name)
+            dest = weights_dir / record["file"]
+            if dest.is_file() and _check(dest, record) is None:
+                paths.append(dest)
+                continue
+            source, looked = _resolve_local(name, record)
+            if source is not None:
+                if Path(source).resolve() != dest.resolve():
+                    _atomic_copy(source, dest, record)
+            else:
+                if offline():
+                    raise _offline_error(name, record, looked)
+                urls = _mirror_urls(record)
+                if not urls:
+                    raise _no_mirror_error(name, record, looked)
+                _download(urls, dest, record["sha256"], record.get("bytes"),
+                          what=f"pretrained weights for {name!r} ({record['file']})")
+            paths.append(dest)
+        except (WeightsError, OSError) as e:
+            failures.append(f"{name}: {e}")
+    manifest_path = directory / "manifest.json"
+    tmp = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".manifest.json.", suffix=".part",
+                                      delete=False)
+    try:
+        with tmp:
+            json.dump(table, tmp, indent=2, sort_keys=True)
+            tmp.write("\n")
+        os.replace(tmp.name, manifest_path)
+    except BaseException:
+        _unlink(tmp.name)
+        raise
+    paths.append(manifest_path)
+    if failures:
+        raise WeightsError(f"download_all({directory}): {len(failures)} of {len(names)} entries failed:\n"
+                           + "\n".join(f"  - {f}" for f in failures))
+    return paths
+
+
+def verify(names=None):
+    """Resolve, hash-check, build and load every manifest entry (or `names`).
+
+    Returns one dict per entry: {name, file, path, sha256_ok, loaded, error};
+    failures are reported, not raised.
+    """
+    from aezoo import registry
+
+    table = manifest()
+    names = list(table) if names is None else list(names)
+    report = []
+    for name in names:
+        row = {"name": name, "file": (table.get(name) or {}).get("file"), "path": None,
+               "sha256_ok": False, "loaded": False, "error": None}
+        try:
+            record = _record(name)
+            path = resolve(name)
+            row["path"] = str(path)
+            row["sha256_ok"] = sha256(path) == record["sha256"]
+            if not row["sha256_ok"]:
+                raise WeightsError(f"{path}: sha256 does not match the manifest.")
+            load_into(registry.build(name), path)
+            row["loaded"] = True
+        except Exception as e:  # report every failure, keep going
+            row["error"] = f"{type(e).__name__}: {e}"
+        report.append(row)
+    return report

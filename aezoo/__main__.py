@@ -1,0 +1,5 @@
+import sys
+
+from aezoo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,202 @@
+"""`aezoo` command line: a thin shell over the Python API.
+
+    aezoo list | info NAME | train NAME | evaluate NAME | reconstruct NAME |
+    sample NAME | demo
+
+Errors in what was asked print one line (`aezoo: error: ...`) and exit 2.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _print_json(data):
+    print(json.dumps(data, indent=2, default=float))
+
+
+def cmd_list(args):
+    import aezoo
+
+    names = aezoo.list_models(family=args.family, dataset=args.dataset)
+    if args.json:
+        _print_json(names)
+        return
+    from aezoo import weights
+
+    manifest = weights.manifest()
+    for name in names:
+        entry = aezoo.get_entry(name)
+        mark = "pretrained" if name in manifest else "no weights"
+        print(f"{name:26s} {entry['family']:9s} {entry['recipe']['dataset']:14s} {mark:10s} {entry.get('description', '')}")
+
+
+def cmd_info(args):
+    import aezoo
+
+    _print_json(aezoo.info(args.name))
+
+
+def cmd_train(args):
+    import aezoo
+    from aezoo import recipes
+
+    overrides = recipes.parse_overrides(args.set)
+    _, summary = aezoo.train(args.name, output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size,
+                             overrides=overrides, data_dir=args.data_dir, limit=args.limit, strategy=args.strategy)
+    print(json.dumps({k: summary[k] for k in ("name", "epochs_run", "seconds", "final", "weights")}, default=float))
+
+
+def cmd_evaluate(args):
+    import aezoo
+    from aezoo.evaluation import format_report
+    from aezoo.training import write_json
+
+    report = aezoo.evaluate(args.name, split=args.split, pretrained=not args.no_pretrained, weights=args.weights,
+                            data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k, pca=not args.no_pca)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_report(report))
+    if args.output:
+        write_json(args.output, report)
+
+
+def _load_for_pictures(args):
+    import aezoo
+
+    return aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights)
+
+
+def cmd_reconstruct(args):
+    import numpy as np
+    import aezoo
+    from aezoo import datasets
+    from aezoo.models import DenoisingAutoencoder
+    from aezoo.plotting import save_grid
+
+    model = _load_for_pictures(args)
+    x, _ = datasets.load_numpy(aezoo.get_entry(args.name)["recipe"]["dataset"], args.split, data_dir=args.data_dir,
+                               limit=args.n)
+    rows, labels = [x], ["original"]
+    if isinstance(model, DenoisingAutoencoder):
+        noisy = np.asarray(model.corrupt(x, seed=0))
+        rows, labels = [x, noisy], ["original", "noisy"]
+        x = noisy
+    rows.append(np.asarray(model.reconstruct(x)))
+    labels.append("denoised" if len(rows) == 3 else "reconstruction")
+    path = save_grid(rows, args.output, row_labels=labels, title=f"{args.name}: {args.split} split")
+    print(path)
+
+
+def cmd_sample(args):
+    import numpy as np
+    from aezoo.errors import InputError
+    from aezoo.models import VariationalAutoencoder
+    from aezoo.plotting import save_grid, tile
+
+    model = _load_for_pictures(args)
+    if not isinstance(model, VariationalAutoencoder):
+        raise InputError(f"{args.name} is a {type(model).__name__}, not a VAE: only VAEs sample (try vae_mnist).")
+    images = np.asarray(model.sample(args.n, seed=args.seed))
+    path = save_grid(tile(images, 8), args.output, title=f"{args.name}: {args.n} samples from the prior")
+    print(path)
+
+
+def cmd_demo(args):
+    from aezoo.demo import run
+
+    run(output=args.output, model_names=args.model)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="aezoo", description="The autoencoder model zoo for Keras 3.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list the zoo's models")
+    s.add_argument("--family", choices=["dense", "conv", "denoising", "vae"])
+    s.add_argument("--dataset")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("info", help="a model's family, config, recipe, metrics (JSON)")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("train", help="train a model with its recipe")
+    s.add_argument("name")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. optimizer.learning_rate=3e-4")
+    s.add_argument("--output-dir", help="run directory (default runs/NAME); re-run to resume")
+    s.add_argument("--data-dir", help="directory with the dataset files")
+    s.add_argument("--limit", type=int, help="use only the first N images of each split")
+    s.add_argument("--strategy", choices=["none", "mirrored", "multi_worker", "data_parallel"], default="none")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="test-split metrics beside a PCA baseline")
+    s.add_argument("name")
+    s.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    s.add_argument("--limit", type=int)
+    s.add_argument("--iwae-k", type=int, default=64, help="importance samples for the VAE NLL (0: skip)")
+    s.add_argument("--weights", help="a .weights.h5 file instead of the pretrained weights")
+    s.add_argument("--no-pretrained", action="store_true", help="evaluate a freshly initialised model")
+    s.add_argument("--no-pca", action="store_true")
+    s.add_argument("--data-dir")
+    s.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    s.add_argument("--output", help="also write the JSON report here")
+    s.set_defaults(func=cmd_evaluate)
+
+    for verb, helptext, default in (("reconstruct", "PNG grid: originals over reconstructions", "reconstructions.png"),
+                                    ("sample", "PNG grid of VAE samples", "samples.png")):
+        s = sub.add_parser(verb, help=helptext)
+        s.add_argument("name")
+        s.add_argument("--output", default=default)
+        s.add_argument("--n", type=int, default=16 if verb == "reconstruct" else 64)
+        s.add_argument("--weights")
+        s.add_argument("--no-pretrained", action="store_true")
+        if verb == "reconstruct":
+            s.add_argument("--split", default="test", choices=["train", "validation", "test"])
+            s.add_argument("--data-dir")
+        else:
+            s.add_argument("--seed", type=int, default=0)
+        s.set_defaults(func=cmd_reconstruct if verb == "reconstruct" else cmd_sample)
+
+    s = sub.add_parser("demo", help="load pretrained models and show what they do on embedded images (offline)")
+    s.add_argument("--output", default="aezoo_demo.png")
+    s.add_argument("--model", action="append", help="zoo names to show (default: the Fashion-MNIST zoo)")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None):
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from aezoo.errors import AezooError
+
+    try:
+        args.func(args)
+    except AezooError as e:
+        print(f"aezoo: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ImportError) as e:
+        print(f"aezoo: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aezoo: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,724 @@
+"""Export aezoo autoencoders to SavedModel, TFLite and ONNX, verified against Keras.
+
+    >>> from aezoo.export import export
+    >>> model = aezoo.load("conv_mnist")
+    >>> export(model, "models/conv_mnist/1", format="savedmodel")      # TF Serving
+    >>> export(model, "conv_mnist.tflite", format="tflite", quantize="int8",
+    ...        representative_data=x_train[:256])
+    >>> export(model, "conv_mnist_encoder.onnx", format="onnx", part="encoder")
+
+This module is glue around the maintained converters: `keras.export.ExportArchive`
+writes the SavedModel, `tf.lite.TFLiteConverter.from_saved_model` makes TFLite
+(builtin ops only), `tf2onnx.convert.from_function` makes ONNX. Every export
+needs the TensorFlow backend.
+
+What is exported is always the deterministic inference graph, built from the
+model's `encoder` and `decoder` sub-models (never `call`, so no training-time
+noise, no `add_loss`, and for VAEs no random op):
+
+=================  ===================  =========================================
+signature          input                outputs
+=================  ===================  =========================================
+``reconstruct``    ``images``           ``reconstruction`` (VAE: decodes the posterior mean)
+``encode``         ``images``           ``latent``; VAE: ``mean`` and ``log_var``
+``decode``         ``z``                ``images``
+``score``          ``images``           ``score``: per-example mean squared reconstruction error
+``sample`` (VAE)   ``eps``              ``images``: decode(eps); feed eps ~ N(0, I) yourself
+``serving_default````images``           the same as ``reconstruct``
+=================  ===================  =========================================
+
+``images`` is float32 (batch, H, W, C) in [0, 1], ``z``/``eps`` float32
+(batch, latent_dim); the batch dimension is dynamic everywhere. A SavedModel
+holds all the signatures; a TFLite or ONNX file holds one part: ``full``
+(reconstruct), ``encoder`` (encode) or ``decoder`` (decode).
+
+Verification is part of export. The artifact is written into a temporary
+directory next to `path`, loaded with its own runtime (TF SavedModel loader,
+`ai_edge_litert` interpreter, onnxruntime), run on real test images (by
+default the first 256 test images of the dataset the zoo entry trains on) and
+compared with the Keras model:
+
+- quantize "none": max |artifact - keras| over every output <= FP32_ATOL;
+- "float16": max abs diff <= FLOAT16_ATOL;
+- "dynamic" / "int8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL.
+  For part="encoder" the reconstruction is the Keras decoder applied to the
+  artifact's latents; for part="decoder" the artifact decodes the Keras
+  encoder's latents (the posterior mean for VAEs).
+
+A TFLite/ONNX/SavedModel graph with Flex/custom ops or a random op also fails.
+
+The report (a dict, also written as JSON to ``PATH.report.json`` beside the
+artifact, for a SavedModel directory too) has: format, quantize, part, path,
+file_size_bytes, max_abs_diff, mse_keras, mse_artifact, relative_mse_change,
+passed, tolerance, criterion, versions, date, and details (signatures, ops,
+per-output diffs, verification data).
+
+Failures leave nothing half-written: the artifact only replaces `path` (with
+`os.replace`/`rename`) after it passed verification. If verification fails
+the new artifact is deleted, anything already at `path` is left untouched, the
+report (passed=false) is written to ``PATH.failed.report.json`` and
+`ExportError` is raised with the figures (also in `error.report`).
+"""
+
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import keras
+
+from aezoo.errors import AezooError, BackendError, ExportError
+from aezoo.models.base import Autoencoder, validate_images
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+PARTS = ("full", "encoder", "decoder")
+
+FP32_ATOL = 1e-4            # quantize="none": max abs difference to Keras
+FLOAT16_ATOL = 1e-2         # quantize="float16": max abs difference to Keras
+QUANT_REL_MSE_TOL = 0.03    # dynamic/int8: |mse_artifact / mse_keras - 1|
+VERIFY_COUNT = 256          # default number of test images for verification
+VERIFY_CHUNK = 1024         # images per call when running the models
+DEFAULT_OPSET = 17
+MIN_OPSET, MAX_OPSET = 13, 18   # what tf2onnx 1.17 converts to
+FORBIDDEN_OP_MARKERS = ("FLEX", "CUSTOM", "RANDOM")   # substrings of op names, upper-cased
+
+PART_SIGNATURE = {"full": "reconstruct", "encoder": "encode", "decoder": "decode"}
+_VERSION_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
+
+
+def _choice(what, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ExportError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}.")
+    return value
+
+
+def _is_vae(model):
+    from aezoo.models.vae import VariationalAutoencoder
+
+    return isinstance(model, VariationalAutoencoder)
+
+
+def report_path(path):
+    """Where the report of a successful export of `path` is written."""
+    return os.fspath(path) + ".report.json"
+
+
+def failed_report_path(path):
+    """Where the report of an export of `path` that failed verification is written."""
+    return os.fspath(path) + ".failed.report.json"
+
+
+# -- the exported functions ---------------------------------------------------
+
+def signature_names(model):
+    """The serving signatures a SavedModel export of `model` has."""
+    names = ["reconstruct", "encode", "decode", "score"]
+    if _is_vae(model):
+        names.append("sample")
+    return names + ["serving_default"]
+
+
+def _endpoints(model):
+    """name -> (fn returning a dict of named tensors, input signature)."""
+    import tensorflow as tf
+
+    latent_dim = model.latent_dim
+    vae = _is_vae(model)
+    axes = list(range(1, len(model.image_shape) + 1))
+
+    def posterior(images):
+        stats = model.encoder(images, training=False)
+        if vae:
+            return stats[:, :latent_dim], stats[:, latent_dim:]
+        return stats, None
+
+    def reconstruct(images):
+        z, _ = posterior(images)
+        return {"reconstruction": model.decoder(z, training=False)}
+
+    def encode(images):
+        z, log_var = posterior(images)
+        return {"mean": z, "log_var": log_var} if vae else {"latent": z}
+
+    def decode(z):
+        return {"images": model.decoder(z, training=False)}
+
+    def sample(eps):
+        return {"images": model.decoder(eps, training=False)}
+
+    def score(images):
+        z, _ = posterior(images)
+        recon = model.decoder(z, training=False)
+        return {"score": tf.reduce_mean(tf.square(images - recon), axis=axes)}
+
+    images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
+    z = tf.TensorSpec((None, latent_dim), tf.float32, name="z")
+    eps = tf.TensorSpec((None, latent_dim), tf.float32, name="eps")
+    endpoints = {
+        "reconstruct": (reconstruct, [images]),
+        "encode": (encode, [images]),
+        "decode": (decode, [z]),
+        "score": (score, [images]),
+        "serving_default": (reconstruct, [images]),
+    }
+    if vae:
+        endpoints["sample"] = (sample, [eps])
+    return endpoints
+
+
+def _write_savedmodel(model, directory, names):
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    endpoints = _endpoints(model)
+    for name in names:
+        fn, signature = endpoints[name]
+        archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+    archive.write_out(directory, verbose=False)
+
+
+def _savedmodel_ops(directory):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(directory, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    ops = set()
+    for graph in proto.meta_graphs:
+        ops.update(node.op for node in graph.graph_def.node)
+        for function in graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return sorted(ops)
+
+
+# -- converters (each writes `staged` and returns details for the report) -----
+
+def _convert_savedmodel(model, staged, work, **_):
+    names = signature_names(model)
+    _write_savedmodel(model, staged, names)
+    return {"signatures": names, "ops": _savedmodel_ops(staged)}
+
+
+def _convert_tflite(model, staged, work, quantize, part, representative, int8_io, **_):
+    import tensorflow as tf
+
+    key = PART_SIGNATURE[part]
+    source = os.path.join(work, "source_savedmodel")
+    _write_savedmodel(model, source, [key])
+    converter = tf.lite.TFLiteConverter.from_saved_model(source, signature_keys=[key])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        def representative_dataset():
+            for i in range(len(representative)):
+                yield [representative[i: i + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = tf.int8 if int8_io else tf.float32
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    flatbuffer = converter.convert()
+    with open(staged, "wb") as f:
+        f.write(flatbuffer)
+    shutil.rmtree(source, ignore_errors=True)
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=staged)
+    ops = sorted({d["op_name"] for d in interpreter._get_ops_details()})
+    runner = interpreter.get_signature_runner(key)
+    describe = lambda details: {  # noqa: E731
+        name: {"dtype": np.dtype(d["dtype"]).name, "shape": [int(s) for s in d["shape_signature"]],
+               "quantization": [float(d["quantization"][0]), int(d["quantization"][1])]}
+        for name, d in details.items()
+    }
+    return {"signatures": [key], "ops": ops,
+            "inputs": describe(runner.get_input_details()), "outputs": describe(runner.get_output_details())}
+
+
+@contextlib.contextmanager
+def _quiet_tf2onnx():
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _convert_onnx(model, staged, work, part, opset, **_):
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    key = PART_SIGNATURE[part]
+    fn, signature = _endpoints(model)[key]
+    function = tf.function(fn, input_signature=signature)
+    with _quiet_tf2onnx():
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
+    # tf2onnx names the dynamic batch "unk__N"; call it "batch".
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
+    proto.doc_string = f"aezoo {model.name} ({getattr(model, 'family', '?')}): {key}"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, staged)
+    return {"signatures": [key], "ops": sorted({node.op_type for node in proto.graph.node}),
+            "opset": int(next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))),
+            "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output]}
+
+
+_CONVERTERS = {"savedmodel": _convert_savedmodel, "tflite": _convert_tflite, "onnx": _convert_onnx}
+
+
+# -- runners: run(signature, **inputs) -> {output name: numpy} ----------------
+
+def _savedmodel_runner(directory):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(directory)
+
+    def run(signature, **inputs):
+        out = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+    return run
+
+
+def _quantize(x, detail):
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind not in "iu":
+        return x.astype(dtype, copy=False)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y, detail):
+    if np.dtype(detail["dtype"]).kind not in "iu":
+        return np.asarray(y, dtype="float32")
+    scale, zero_point = detail["quantization"]
+    return ((y.astype("float32") - zero_point) * scale).astype("float32")
+
+
+def _tflite_runner(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+
+    def run(signature, **inputs):
+        runner = interpreter.get_signature_runner(signature)
+        in_details, out_details = runner.get_input_details(), runner.get_output_details()
+        out = runner(**{k: _quantize(v, in_details[k]) for k, v in inputs.items()})
+        return {k: _dequantize(v, out_details[k]) for k, v in out.items()}
+
+    return run
+
+
+def _onnx_runner(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+
+    def run(signature, **inputs):
+        return dict(zip(names, session.run(None, inputs)))
+
+    return run
+
+
+_RUNNERS = {"savedmodel": _savedmodel_runner, "tflite": _tflite_runner, "onnx": _onnx_runner}
+
+
+def _chunked(run, signature, **inputs):
+    n = len(next(iter(inputs.values())))
+    parts = [run(signature, **{k: v[i: i + VERIFY_CHUNK] for k, v in inputs.items()})
+             for i in range(0, n, VERIFY_CHUNK)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+# -- verification -----------------------------------------------------------
+
+def _keras_runner(model):
+    """A runner over the Keras model itself (the reference), same functions as exported."""
+    endpoints = _endpoints(model)
+
+    def run(signature, **inputs):
+        fn = endpoints[signature][0]
+        out = fn(*[keras.ops.convert_to_tensor(v) for v in inputs.values()])
+        return {k: keras.ops.convert_to_numpy(v) for k, v in out.items()}
+
+    return run
+
+
+def _latent_key(model):
+    return "mean" if _is_vae(model) else "latent"
+
+
+def _max_abs(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return math.inf
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return math.inf
+    return float(np.max(np.abs(a.astype("float64") - b.astype("float64")))) if a.size else 0.0
+
+
+def _compare(diffs, signature, got, want):
+    for name, value in want.items():
+        diffs[f"{signature}/{name}"] = _max_abs(got.get(name), value) if name in got else math.inf
+
+
+def _verify(model, run, fmt, part, x):
+    """Run artifact and Keras model on images `x`; return the figures."""
+    ref = _keras_runner(model)
+    mean_key = _latent_key(model)
+    want_rec = _chunked(ref, "reconstruct", images=x)
+    want_enc = _chunked(ref, "encode", images=x)
+    z = want_enc[mean_key]
+    diffs = {}
+    if fmt == "savedmodel" or part == "full":
+        got = _chunked(run, "reconstruct", images=x)
+        _compare(diffs, "reconstruct", got, want_rec)
+        recon = got.get("reconstruction")
+    if fmt == "savedmodel" or part == "encoder":
+        got = _chunked(run, "encode", images=x)
+        _compare(diffs, "encode", got, want_enc)
+        if part == "encoder":
+            if mean_key in got and np.asarray(got[mean_key]).shape == z.shape:
+                recon = _chunked(ref, "decode", z=np.asarray(got[mean_key], dtype="float32"))["images"]
+            else:
+                recon = None
+    if fmt == "savedmodel" or part == "decoder":
+        got = _chunked(run, "decode", z=z)
+        _compare(diffs, "decode", got, {"images": want_rec["reconstruction"]})
+        if part == "decoder":
+            recon = got.get("images")
+    if fmt == "savedmodel":
+        _compare(diffs, "score", _chunked(run, "score", images=x), _chunked(ref, "score", images=x))
+        _compare(diffs, "serving_default", _chunked(run, "serving_default", images=x), want_rec)
+        if _is_vae(model):
+            eps = np.random.default_rng(0).standard_normal((len(x), model.latent_dim)).astype("float32")
+            _compare(diffs, "sample", _chunked(run, "sample", eps=eps), _chunked(ref, "sample", eps=eps))
+
+    mse_keras = float(np.mean(np.square(x - want_rec["reconstruction"])))
+    if recon is None or np.asarray(recon).shape != x.shape or not np.isfinite(recon).all():
+        mse_artifact = math.inf
+    else:
+        mse_artifact = float(np.mean(np.square(x.astype("float64") - recon)))
+    if mse_keras > 0:
+        relative = (mse_artifact - mse_keras) / mse_keras
+    else:
+        relative = 0.0 if mse_artifact == 0 else math.inf
+    return {
+        "max_abs_diff": max(diffs.values()) if diffs else math.inf,
+        "diffs": diffs,
+        "mse_keras": mse_keras,
+        "mse_artifact": mse_artifact,
+        "relative_mse_change": relative,
+    }
+
+
+def _criterion(quantize):
+    if quantize == "none":
+        return "max_abs_diff", FP32_ATOL
+    if quantize == "float16":
+        return "max_abs_diff", FLOAT16_ATOL
+    return "abs(relative_mse_change)", QUANT_REL_MSE_TOL
+
+
+def _forbidden_ops(ops):
+    return [op for op in ops if any(m in op.upper() for m in FORBIDDEN_OP_MARKERS)]
+
+
+# -- inputs -----------------------------------------------------------------
+
+def _verification_images(model, verify_data):
+    from aezoo import datasets, registry
+
+    source = "verify_data"
+    if verify_data is None or isinstance(verify_data, str):
+        if isinstance(verify_data, str):
+            dataset = verify_data
+        else:
+            try:
+                dataset = registry.get_entry(model.name)["recipe"]["dataset"]
+            except AezooError as e:
+                raise ExportError(
+                    f"cannot tell which dataset model {model.name!r} was trained on (it is not a zoo name), "
+                    "so there are no default verification images; pass verify_data=images "
+                    f"(float32 {(None,) + tuple(model.image_shape)} in [0, 1]) or a dataset name."
+                ) from e
+        x, _ = datasets.load_numpy(dataset, "test", limit=VERIFY_COUNT)
+        source = f"{dataset}:test[:{len(x)}]"
+        if tuple(x.shape[1:]) != tuple(model.image_shape):
+            raise ExportError(
+                f"the {dataset} test images have shape {x.shape[1:]} but the model takes "
+                f"{tuple(model.image_shape)}; pass verify_data=images."
+            )
+    else:
+        x = validate_images(verify_data, model.image_shape, what="verify_data")
+    return np.ascontiguousarray(x, dtype="float32"), source
+
+
+def _representative_samples(model, data, part):
+    """The calibration inputs of the exported part: images, or latents for the decoder."""
+    arr = np.asarray(keras.ops.convert_to_numpy(data) if not isinstance(data, np.ndarray) else data)
+    if part == "decoder" and arr.ndim == 2:
+        if arr.shape[1] != model.latent_dim or len(arr) == 0 or not np.isfinite(arr).all():
+            raise ExportError(
+                f"representative_data for the decoder: latents of shape (N, {model.latent_dim}) "
+                f"or images; got shape {arr.shape}."
+            )
+        return np.ascontiguousarray(arr, dtype="float32")
+    images = validate_images(arr, model.image_shape, what="representative_data")
+    if part != "decoder":
+        return np.ascontiguousarray(images)
+    latents = _chunked(_keras_runner(model), "encode", images=images)[_latent_key(model)]
+    return np.ascontiguousarray(latents, dtype="float32")
+
+
+def _check_request(model, path, format, quantize, part, representative_data, int8_io, overwrite, opset):
+    if keras.backend.backend() != "tensorflow":
+        raise BackendError(
+            f"export needs TensorFlow: the active Keras backend is {keras.backend.backend()!r}. "
+            "Set KERAS_BACKEND=tensorflow before importing keras (weights load across backends)."
+        )
+    if not isinstance(model, Autoencoder):
+        raise ExportError(
+            f"export takes an aezoo autoencoder (e.g. aezoo.load(name)); got {type(model).__name__}."
+        )
+    _choice("format", format, FORMATS)
+    _choice("quantize", quantize, QUANTIZATIONS)
+    _choice("part", part, PARTS)
+    if format != "tflite" and quantize != "none":
+        raise ExportError(
+            f"quantize={quantize!r} is for format='tflite' only; {format} exports are float32 "
+            "(use quantize='none')."
+        )
+    if format == "savedmodel" and part != "full":
+        raise ExportError(
+            "a SavedModel holds every part as a signature (reconstruct, encode, decode, score); "
+            "export it with part='full' and call the signature you need."
+        )
+    if quantize == "int8" and representative_data is None:
+        raise ExportError(
+            "quantize='int8' needs representative_data: a few hundred training images, float32 "
+            f"{(None,) + tuple(model.image_shape)} in [0, 1] (for part='decoder' latents also work)."
+        )
+    if quantize != "int8" and representative_data is not None:
+        raise ExportError(f"representative_data is only used with quantize='int8' (got quantize={quantize!r}).")
+    if int8_io and quantize != "int8":
+        raise ExportError("int8_io=True needs quantize='int8' (format='tflite').")
+    if opset is not None:
+        if format != "onnx":
+            raise ExportError(f"opset is an ONNX setting; format is {format!r}.")
+        if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+            raise ExportError(f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}; got {opset!r}.")
+    if path is None or not os.fspath(path):
+        raise ExportError("export needs a target path.")
+    path = os.path.abspath(os.fspath(path))
+    if os.path.lexists(path):
+        if not overwrite:
+            raise ExportError(f"{path} already exists; pass overwrite=True to replace it.")
+        want_dir = format == "savedmodel"
+        if os.path.isdir(path) != want_dir or os.path.islink(path):
+            kind = "a directory" if os.path.isdir(path) else "a file or link"
+            raise ExportError(
+                f"{path} is {kind}; a {format} export is a {'directory' if want_dir else 'file'}, "
+                "so it will not replace it even with overwrite=True. Remove it yourself."
+            )
+    return path
+
+
+# -- files ------------------------------------------------------------------
+
+def _size(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files)
+    return os.path.getsize(path)
+
+
+def _makedirs(directory):
+    """Create `directory` and missing parents; return those created (deepest last)."""
+    created = []
+    d = directory
+    while not os.path.exists(d):
+        created.append(d)
+        d = os.path.dirname(d)
+    os.makedirs(directory, exist_ok=True)
+    return created[::-1]
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None  # JSON has no inf/nan
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _write_json(path, report, work):
+    staged = os.path.join(work, os.path.basename(path))
+    with open(staged, "w") as f:
+        json.dump(_json_safe(report), f, indent=2)
+        f.write("\n")
+    return staged
+
+
+def _install(staged, path, work):
+    """Move `staged` to `path` (replacing what is there); a failed move restores it."""
+    if os.path.isdir(staged) and os.path.isdir(path):
+        backup = os.path.join(work, "previous")
+        os.rename(path, backup)
+        try:
+            os.rename(staged, path)
+        except BaseException:
+            os.rename(backup, path)
+            raise
+    else:
+        os.replace(staged, path)
+
+
+def _versions():
+    import aezoo
+
+    versions = {}
+    for package in _VERSION_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    versions["aezoo"] = aezoo.__version__
+    return versions
+
+
+# -- the API ------------------------------------------------------------------
+
+def export(model, path, format="savedmodel", quantize="none", part="full", representative_data=None,
+           int8_io=False, overwrite=False, verify_data=None, opset=None):
+    """Export `model`, verify the artifact against Keras, and return the report.
+
+    Args:
+        model: an aezoo autoencoder (TensorFlow backend).
+        path: the SavedModel directory (for TF Serving use ``.../NAME/1``), or
+            the ``.tflite`` / ``.onnx`` file. Missing parent directories are made.
+        format: "savedmodel", "tflite" or "onnx".
+        quantize: TFLite only: "none" (float32), "float16" (float16 weights),
+            "dynamic" (int8 weights, float activations) or "int8" (full integer).
+        part: "full" (reconstruct), "encoder" or "decoder" (TFLite and ONNX;
+            a SavedModel always has every part as a signature).
+        representative_data: int8 only, required: calibration images
+            (float32 (N, H, W, C) in [0, 1]; ~100-500 training images); for
+            part="decoder" they are encoded by the Keras encoder, or pass
+            latents (N, latent_dim).
+        int8_io: int8 only: int8 input and output tensors (quantization
+            parameters in the model) instead of float32 ones.
+        overwrite: replace an existing artifact at `path` (only after the new one
+            passed verification).
+        verify_data: images for verification, or a dataset name; default: the
+            first 256 test images of the zoo entry's dataset.
+        opset: ONNX opset (default DEFAULT_OPSET, 13 to 18).
+
+    Returns:
+        The report dict (also written to ``PATH.report.json``).
+
+    Raises:
+        BackendError: the Keras backend is not TensorFlow.
+        ExportError: a bad argument, an existing `path` without overwrite, or
+            an artifact that failed verification (`error.report` has the figures;
+            the artifact is deleted, the report kept as ``PATH.failed.report.json``).
+    """
+    path = _check_request(model, path, format, quantize, part, representative_data, int8_io, overwrite, opset)
+    if format == "onnx" and opset is None:
+        opset = DEFAULT_OPSET
+    x, verify_source = _verification_images(model, verify_data)
+    representative = None
+    if quantize == "int8":
+        representative = _representative_samples(model, representative_data, part)
+
+    parent, name = os.path.split(path)
+    created = _makedirs(parent)
+    work = tempfile.mkdtemp(prefix=f".{name}.export-", dir=parent)
+    done = False
+    try:
+        staged = os.path.join(work, name)
+        details = _CONVERTERS[format](model, staged, work, quantize=quantize, part=part,
+                                      representative=representative, int8_io=bool(int8_io), opset=opset)
+        figures = _verify(model, _RUNNERS[format](staged), format, part, x)
+        metric, tolerance = _criterion(quantize)
+        value = figures["max_abs_diff"] if metric == "max_abs_diff" else abs(figures["relative_mse_change"])
+        problems = []
+        if not value <= tolerance:
+            problems.append(f"{metric} = {value:.3g} exceeds the tolerance {tolerance:g}")
+        forbidden = _forbidden_ops(details.get("ops", []))
+        if forbidden:
+            problems.append(f"the graph has ops that are not plain builtins: {', '.join(forbidden)}")
+        report = {
+            "format": format,
+            "quantize": quantize,
+            "part": part,
+            "path": path,
+            "file_size_bytes": _size(staged),
+            "max_abs_diff": figures["max_abs_diff"],
+            "mse_keras": figures["mse_keras"],
+            "mse_artifact": figures["mse_artifact"],
+            "relative_mse_change": figures["relative_mse_change"],
+            "passed": not problems,
+            "tolerance": tolerance,
+            "criterion": f"{metric} <= {tolerance:g}",
+            "problems": problems,
+            "model": {"name": model.name, "family": getattr(model, "family", None),
+                      "input_shape": list(model.image_shape), "latent_dim": model.latent_dim},
+            "int8_io": bool(int8_io),
+            "opset": opset,
+            "representative_count": None if representative is None else len(representative),
+            "verify_data": {"source": verify_source, "count": len(x)},
+            "diffs": figures["diffs"],
+            **{k: v for k, v in details.items() if k != "opset"},
+            "versions": _versions(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        if problems:
+            report["path"] = None
+            failed = failed_report_path(path)
+            os.replace(_write_json(failed, report, work), failed)
+            done = True  # the failed report is a finished file: keep the directories
+            raise ExportError(
+                f"{format} export of {model.name!r} (quantize={quantize}, part={part}) failed verification on "
+                f"{len(x)} images: {'; '.join(problems)} (mse keras {figures['mse_keras']:.5g}, artifact "
+                f"{figures['mse_artifact']:.5g}). Nothing was written to {path}; the report is {failed}.",
+                report=_json_safe(report),
+            )
+        staged_report = _write_json(report_path(path), report, work)
+        _install(staged, path, work)
+        os.replace(staged_report, report_path(path))
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(failed_report_path(path))
+        done = True
+        return _json_safe(report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not done:
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)

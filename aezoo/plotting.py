@@ -1,0 +1,58 @@
+"""PNG grids with matplotlib: reconstructions and samples."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def save_grid(rows, path, row_labels=None, title=None, cols=None):
+    """Save image rows (each (n, H, W, C) in [0, 1]) as one PNG grid.
+
+    The PNG is written to a temp file, then renamed into place.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [np.clip(np.asarray(r, dtype="float32"), 0, 1) for r in rows]
+    cols = cols or max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 0.95 + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(row):
+                img = row[j]
+                if img.shape[-1] == 1:
+                    ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
+                else:
+                    ax.imshow(img)
+            if j == 0 and row_labels:
+                ax.set_ylabel(row_labels[i], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def tile(images, cols):
+    """Split (n, H, W, C) into rows of `cols` images for `save_grid`."""
+    return [images[i: i + cols] for i in range(0, len(images), cols)]
