@@ -127,11 +127,14 @@ def _from_tfds(name):
     import tensorflow_datasets as tfds
 
     try:
-        parts = tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True)
+        parts = tfds.load(name, split=["train", "test"], as_supervised=True, shuffle_files=False)
     except Exception as e:  # no network, no disk: say so with the hint below
         raise DatasetError(f"{name}: the tfds download failed ({type(e).__name__}: {e}). {INFO[name]['how_to_get']}.") from e
-    (xtr, ytr), (xte, yte) = [(np.asarray(x), np.asarray(y)) for x, y in tfds.as_numpy(parts)]
-    return xtr, ytr, xte, yte
+    out = []
+    for ds in parts:  # batches, not batch_size=-1 (which aborts on tfds' mock data)
+        batches = list(tfds.as_numpy(ds.batch(10000)))
+        out += [np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])]
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=8)

@@ -38,20 +38,26 @@ directory next to `path`, loaded with its own runtime (TF SavedModel loader,
 default the first 256 test images of the dataset the zoo entry trains on) and
 compared with the Keras model:
 
-- quantize "none": max |artifact - keras| over every output <= FP32_ATOL;
-- "float16": max abs diff <= FLOAT16_ATOL;
+- quantize "none": max_scaled_diff <= FP32_ATOL, where max_scaled_diff is the
+  largest, over every output, of max |artifact - keras| / max(1, max |keras|):
+  the plain max abs diff for images (in [0, 1]), relative to the size of the
+  latents for encoder outputs (whose scale is arbitrary);
+- "float16": max_scaled_diff <= FLOAT16_ATOL;
 - "dynamic" / "int8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL.
   For part="encoder" the reconstruction is the Keras decoder applied to the
   artifact's latents; for part="decoder" the artifact decodes the Keras
   encoder's latents (the posterior mean for VAEs).
 
 A TFLite/ONNX/SavedModel graph with Flex/custom ops or a random op also fails.
+The tolerances are module constants.
 
 The report (a dict, also written as JSON to ``PATH.report.json`` beside the
 artifact, for a SavedModel directory too) has: format, quantize, part, path,
-file_size_bytes, max_abs_diff, mse_keras, mse_artifact, relative_mse_change,
-passed, tolerance, criterion, versions, date, and details (signatures, ops,
-per-output diffs, verification data).
+file_size_bytes, max_abs_diff, max_scaled_diff, mse_keras, mse_artifact,
+relative_mse_change (signed: (mse_artifact - mse_keras) / mse_keras), passed,
+tolerance, criterion, problems, versions, date, and details (signatures, ops,
+inputs/outputs, per-output diffs, verification data). JSON has no infinity:
+a figure that could not be computed (e.g. an output of the wrong shape) is null.
 
 Failures leave nothing half-written: the artifact only replaces `path` (with
 `os.replace`/`rename`) after it passed verification. If verification fails
@@ -379,8 +385,11 @@ def _max_abs(a, b):
 
 
 def _compare(diffs, signature, got, want):
+    """Record max |got - want| per output, and the same divided by max(1, max |want|)."""
     for name, value in want.items():
-        diffs[f"{signature}/{name}"] = _max_abs(got.get(name), value) if name in got else math.inf
+        diff = _max_abs(got.get(name), value) if name in got else math.inf
+        scale = max(1.0, float(np.max(np.abs(value)))) if np.size(value) else 1.0
+        diffs[f"{signature}/{name}"] = {"max_abs_diff": diff, "scaled": diff / scale}
 
 
 def _verify(model, run, fmt, part, x):
@@ -425,7 +434,8 @@ def _verify(model, run, fmt, part, x):
     else:
         relative = 0.0 if mse_artifact == 0 else math.inf
     return {
-        "max_abs_diff": max(diffs.values()) if diffs else math.inf,
+        "max_abs_diff": max((d["max_abs_diff"] for d in diffs.values()), default=math.inf),
+        "max_scaled_diff": max((d["scaled"] for d in diffs.values()), default=math.inf),
         "diffs": diffs,
         "mse_keras": mse_keras,
         "mse_artifact": mse_artifact,
@@ -434,11 +444,18 @@ def _verify(model, run, fmt, part, x):
 
 
 def _criterion(quantize):
+    """(metric, tolerance) that decides `passed`."""
     if quantize == "none":
-        return "max_abs_diff", FP32_ATOL
+        return "max_scaled_diff", FP32_ATOL
     if quantize == "float16":
-        return "max_abs_diff", FLOAT16_ATOL
+        return "max_scaled_diff", FLOAT16_ATOL
     return "abs(relative_mse_change)", QUANT_REL_MSE_TOL
+
+
+def _metric_value(metric, figures):
+    if metric == "max_scaled_diff":
+        return figures["max_scaled_diff"]
+    return abs(figures["relative_mse_change"])
 
 
 def _forbidden_ops(ops):
@@ -666,7 +683,7 @@ def export(model, path, format="savedmodel", quantize="none", part="full", repre
                                       representative=representative, int8_io=bool(int8_io), opset=opset)
         figures = _verify(model, _RUNNERS[format](staged), format, part, x)
         metric, tolerance = _criterion(quantize)
-        value = figures["max_abs_diff"] if metric == "max_abs_diff" else abs(figures["relative_mse_change"])
+        value = _metric_value(metric, figures)
         problems = []
         if not value <= tolerance:
             problems.append(f"{metric} = {value:.3g} exceeds the tolerance {tolerance:g}")
@@ -680,6 +697,7 @@ def export(model, path, format="savedmodel", quantize="none", part="full", repre
             "path": path,
             "file_size_bytes": _size(staged),
             "max_abs_diff": figures["max_abs_diff"],
+            "max_scaled_diff": figures["max_scaled_diff"],
             "mse_keras": figures["mse_keras"],
             "mse_artifact": figures["mse_artifact"],
             "relative_mse_change": figures["relative_mse_change"],

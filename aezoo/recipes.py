@@ -131,7 +131,7 @@ def parse_overrides(items):
 def apply_overrides(recipe, overrides, family=None):
     """A validated copy of `recipe` with {"dotted.key": value} overrides."""
     out = copy.deepcopy(recipe)
-    valid = _keys(DEFAULT)
+    valid = _keys(DEFAULT) + ["corruption.noise", "corruption.level"]
     for key, value in (overrides or {}).items():
         if key not in valid:
             raise RecipeError(f"unknown recipe key {key!r}; expected one of {', '.join(valid)}.")
@@ -139,7 +139,7 @@ def apply_overrides(recipe, overrides, family=None):
         node = out
         for part in parts[:-1]:
             if node.get(part) is None:
-                node[part] = copy.deepcopy(DEFAULT.get(part)) or {}
+                node[part] = copy.deepcopy(DEFAULT.get(part)) or {}  # e.g. corruption: None -> {}
             node = node[part]
         node[parts[-1]] = value
     return validate(out, family)

@@ -1,0 +1,379 @@
+"""Export to SavedModel / TFLite / ONNX, with parity against Keras, and the
+standalone consumers in export/ (run without TensorFlow)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import keras
+
+import aezoo
+from aezoo import datasets
+from aezoo import export as export_module
+from aezoo.errors import AezooError, BackendError, ExportError
+from aezoo.export import export
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export needs TensorFlow")
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small versions of every family, trained briefly so int8 parity is measured on
+# weights that reconstruct something (not a constant grey image).
+FAMILIES = {
+    "dense": ("dense_mnist", dict(hidden=[32], latent_dim=8)),
+    "conv": ("conv_mnist", dict(filters=[8, 16], latent_dim=8, convs_per_stage=1)),
+    "denoising": ("denoising_mnist", dict(latent_dim=8, body_config={"filters": [8, 16]})),
+    "vae": ("vae_mnist", dict(hidden=[32], latent_dim=8)),
+    "conv_vae": ("conv_vae_mnist", dict(filters=[8, 16], latent_dim=8)),
+}
+VAES = ("vae", "conv_vae")
+ALL_SIGNATURES = {"reconstruct", "encode", "decode", "score", "serving_default"}
+
+
+@pytest.fixture(scope="module")
+def train_images():
+    return datasets.load_numpy("mnist_5k", "train", limit=512)[0]
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    return datasets.load_numpy("mnist_5k", "test", limit=256)[0]
+
+
+@pytest.fixture(scope="module")
+def models(train_images):
+    built = {}
+    for family, (name, overrides) in FAMILIES.items():
+        keras.utils.set_random_seed(0)
+        model = aezoo.registry.build(name, **overrides)
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+        model.fit(train_images, epochs=3, batch_size=32, verbose=0)
+        built[family] = model
+    return built
+
+
+@pytest.fixture(scope="module")
+def calibration(train_images):
+    return train_images[:128]
+
+
+def _tflite_ops(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {d["op_name"] for d in Interpreter(model_path=str(path))._get_ops_details()}
+
+
+def _assert_builtin_deterministic(ops):
+    bad = [op for op in ops if "FLEX" in op.upper() or "RANDOM" in op.upper() or op.upper() == "CUSTOM"]
+    assert not bad, bad
+
+
+def _check_report(report, path, fmt, quantize, part):
+    assert report["passed"] is True, report
+    assert report["format"] == fmt and report["quantize"] == quantize and report["part"] == part
+    assert report["path"] == str(path)
+    assert report["file_size_bytes"] > 0
+    for key in ("max_abs_diff", "mse_keras", "mse_artifact", "relative_mse_change", "tolerance", "date"):
+        assert report[key] is not None, key
+    assert set(report["versions"]) >= {"tensorflow", "keras", "tf2onnx", "onnxruntime", "ai-edge-litert"}
+    on_disk = json.loads(Path(str(path) + ".report.json").read_text())
+    assert on_disk == report
+    if quantize == "none":
+        assert report["max_abs_diff"] <= 1e-4
+    else:
+        assert abs(report["relative_mse_change"]) <= export_module.QUANT_REL_MSE_TOL
+
+
+# -- SavedModel ---------------------------------------------------------------
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_savedmodel_signatures_and_parity(models, family, tmp_path, test_images):
+    import tensorflow as tf
+
+    model = models[family]
+    path = tmp_path / "sm" / "1"  # TF Serving layout; parents are created
+    report = export(model, path, format="savedmodel")
+    _check_report(report, path, "savedmodel", "none", "full")
+    want = ALL_SIGNATURES | ({"sample"} if family in VAES else set())
+    assert set(report["signatures"]) == want
+    _assert_builtin_deterministic(report["ops"])
+
+    loaded = tf.saved_model.load(str(path))
+    assert set(loaded.signatures) == want
+    for n in (1, 16):
+        x = tf.constant(test_images[:n])
+        assert loaded.signatures["reconstruct"](images=x)["reconstruction"].shape == (n, 28, 28, 1)
+        assert loaded.signatures["score"](images=x)["score"].shape == (n,)
+    enc = loaded.signatures["encode"](images=tf.constant(test_images[:3]))
+    if family in VAES:
+        assert set(enc) == {"mean", "log_var"}
+        np.testing.assert_allclose(enc["mean"].numpy(), model.encode(test_images[:3]), atol=1e-5)
+        eps = tf.random.normal((5, model.latent_dim))
+        out = loaded.signatures["sample"](eps=eps)["images"].numpy()
+        np.testing.assert_allclose(out, model.decode(eps.numpy()), atol=1e-5)
+    else:
+        assert set(enc) == {"latent"}
+    score = loaded.signatures["score"](images=tf.constant(test_images[:8]))["score"].numpy()
+    np.testing.assert_allclose(score, model.anomaly_score(test_images[:8]), rtol=1e-4, atol=1e-6)
+
+
+def test_saved_model_cli_lists_signatures(models, tmp_path):
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    if not cli.exists():
+        pytest.skip("saved_model_cli is not installed")
+    path = tmp_path / "vae"
+    export(models["conv_vae"], path, format="savedmodel")
+    out = subprocess.run([str(cli), "show", "--all", "--dir", str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    for name in ("reconstruct", "encode", "decode", "score", "sample", "serving_default"):
+        assert f"signature_def['{name}']" in out.stdout
+    assert "inputs['eps']" in out.stdout and "outputs['log_var']" in out.stdout
+    assert "(-1, 28, 28, 1)" in out.stdout
+
+
+# -- TFLite -------------------------------------------------------------------
+
+def _run_tflite(path, x, n):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    (inp,) = interpreter.get_input_details()
+    assert inp["shape_signature"][0] == -1
+    interpreter.resize_tensor_input(inp["index"], [n] + list(x.shape[1:]))
+    interpreter.allocate_tensors()
+    feed = x[:n]
+    if inp["dtype"] == np.int8:
+        scale, zero = inp["quantization"]
+        feed = np.clip(np.round(feed / scale + zero), -128, 127).astype(np.int8)
+    interpreter.set_tensor(inp["index"], feed)
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_tflite_fp32_and_int8(models, family, tmp_path, test_images, calibration):
+    model = models[family]
+    fp32 = tmp_path / "fp32.tflite"
+    report = export(model, fp32, format="tflite")
+    _check_report(report, fp32, "tflite", "none", "full")
+
+    int8_io = family in ("conv", "vae")
+    int8 = tmp_path / "int8.tflite"
+    report8 = export(model, int8, format="tflite", quantize="int8", representative_data=calibration,
+                     int8_io=int8_io)
+    _check_report(report8, int8, "tflite", "int8", "full")
+    assert report8["file_size_bytes"] < report["file_size_bytes"]
+    assert (report8["inputs"]["images"]["dtype"] == "int8") == int8_io
+
+    for path in (fp32, int8):
+        _assert_builtin_deterministic(_tflite_ops(path))
+        for n in (1, 16):  # the batch dimension resizes
+            (out,) = _run_tflite(path, test_images, n)
+            assert out.shape == (n, 28, 28, 1)
+
+
+def test_tflite_all_quantizations_and_parts(models, tmp_path, calibration):
+    model = models["conv"]
+    sizes = {}
+    for quantize in ("none", "float16", "dynamic", "int8"):
+        path = tmp_path / f"conv_{quantize}.tflite"
+        report = export(model, path, format="tflite", quantize=quantize,
+                        representative_data=calibration if quantize == "int8" else None)
+        _check_report(report, path, "tflite", quantize, "full")
+        if quantize == "float16":
+            assert report["max_abs_diff"] <= export_module.FLOAT16_ATOL
+        sizes[quantize] = report["file_size_bytes"]
+    assert sizes["float16"] < sizes["none"] and sizes["dynamic"] < sizes["none"]
+
+    enc = tmp_path / "enc_int8.tflite"
+    report = export(model, enc, format="tflite", part="encoder", quantize="int8", representative_data=calibration)
+    _check_report(report, enc, "tflite", "int8", "encoder")
+    dec = tmp_path / "dec_int8.tflite"
+    latents = np.asarray(model.encode(calibration))  # latents are accepted for the decoder
+    report = export(model, dec, format="tflite", part="decoder", quantize="int8", representative_data=latents)
+    _check_report(report, dec, "tflite", "int8", "decoder")
+    assert report["inputs"]["z"]["shape"] == [-1, model.latent_dim]
+
+
+@pytest.mark.parametrize("family", VAES)
+def test_vae_tflite_parts_have_no_random_ops(models, family, tmp_path, test_images):
+    model = models[family]
+    for part in ("full", "encoder", "decoder"):
+        path = tmp_path / f"{part}.tflite"
+        report = export(model, path, format="tflite", part=part)
+        _check_report(report, path, "tflite", "none", part)
+        ops = _tflite_ops(path)
+        _assert_builtin_deterministic(ops)
+        assert not any("RANDOM" in op for op in ops)
+    from ai_edge_litert.interpreter import Interpreter
+
+    encoder = Interpreter(model_path=str(tmp_path / "encoder.tflite")).get_signature_runner("encode")
+    out = encoder(images=test_images[:4])
+    assert set(out) == {"mean", "log_var"}
+    np.testing.assert_allclose(out["mean"], model.encode(test_images[:4]), atol=1e-4)
+    # the decoder part is also the sampler: feed eps ~ N(0, I) as z
+    eps = np.random.default_rng(1).standard_normal((16, model.latent_dim)).astype("float32")
+    (images,) = _run_tflite(tmp_path / "decoder.tflite", eps, 16)
+    np.testing.assert_allclose(images, model.decode(eps), atol=1e-4)
+
+
+# -- ONNX ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_onnx_parts(models, family, tmp_path, test_images):
+    import onnx
+    import onnxruntime
+
+    model = models[family]
+    for part in ("full", "encoder", "decoder"):
+        path = tmp_path / f"{family}_{part}.onnx"
+        report = export(model, path, format="onnx", part=part, verify_data=test_images[:64])
+        _check_report(report, path, "onnx", "none", part)
+        assert report["verify_data"] == {"source": "verify_data", "count": 64}
+        assert report["opset"] >= 17
+        _assert_builtin_deterministic(report["ops"])
+        proto = onnx.load(str(path))
+        assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        for n in (1, 16):
+            feed = test_images[:n] if part != "decoder" else np.asarray(model.encode(test_images[:n]))
+            outs = dict(zip(names, session.run(None, {session.get_inputs()[0].name: feed})))
+            if part == "encoder":
+                assert set(outs) == ({"mean", "log_var"} if family in VAES else {"latent"})
+                assert outs[names[0]].shape == (n, model.latent_dim)
+            else:
+                assert outs[names[0]].shape == (n, 28, 28, 1)
+
+
+# -- standalone consumers ---------------------------------------------------------
+
+def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_images, calibration):
+    model = models["conv"]
+    tfl = tmp_path / "conv_int8.tflite"
+    tfl_report = export(model, tfl, format="tflite", quantize="int8", representative_data=calibration, int8_io=True)
+    onx = tmp_path / "conv.onnx"
+    onx_report = export(model, onx, format="onnx")
+    images = tmp_path / "images.npy"
+    np.save(images, test_images)  # the same 256 images as the default verification
+
+    blocker = tmp_path / "blocked"
+    for package in ("tensorflow", "aezoo", "keras"):
+        (blocker / package).mkdir(parents=True)
+        (blocker / package / "__init__.py").write_text(f"raise ImportError('{package} is blocked in this test')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0 and "blocked" in probe.stderr
+
+    for script, artifact, report in (("run_tflite.py", tfl, tfl_report), ("run_onnx.py", onx, onx_report)):
+        png = tmp_path / f"{script}.png"
+        out = subprocess.run([sys.executable, str(REPO / "export" / script), str(artifact), str(images),
+                              "--png", str(png)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, out.stderr
+        line = json.loads(out.stdout.strip().splitlines()[-1])
+        assert line["images"] == 256
+        assert line["mse"] == pytest.approx(report["mse_artifact"], rel=1e-4)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- bad input and failures ------------------------------------------------------
+
+def test_bad_arguments(models, tmp_path, calibration):
+    model = models["dense"]
+    target = tmp_path / "m.tflite"
+    with pytest.raises(ExportError, match="'savedmodel', 'tflite', 'onnx'"):
+        export(model, target, format="pb")
+    with pytest.raises(ExportError, match="'none', 'float16', 'dynamic', 'int8'"):
+        export(model, target, format="tflite", quantize="int4")
+    with pytest.raises(ExportError, match="'full', 'encoder', 'decoder'"):
+        export(model, target, format="tflite", part="middle")
+    with pytest.raises(ExportError, match="representative_data"):
+        export(model, target, format="tflite", quantize="int8")
+    with pytest.raises(ExportError, match="tflite"):
+        export(model, tmp_path / "sm", format="savedmodel", quantize="float16")
+    with pytest.raises(ExportError, match="tflite"):
+        export(model, tmp_path / "m.onnx", format="onnx", quantize="int8", representative_data=calibration)
+    with pytest.raises(ExportError, match="int8"):
+        export(model, target, format="tflite", int8_io=True)
+    with pytest.raises(ExportError, match="signature"):
+        export(model, tmp_path / "sm", format="savedmodel", part="encoder")
+    with pytest.raises(ExportError, match="opset"):
+        export(model, tmp_path / "m.onnx", format="onnx", opset=7)
+    with pytest.raises(ExportError, match="aezoo autoencoder"):
+        export(model.encoder, target, format="tflite")
+    with pytest.raises(ExportError, match="verify_data"):  # not a zoo name: no default dataset
+        export(aezoo.DenseAutoencoder(hidden=[8], latent_dim=2, name="mine"), tmp_path / "x.onnx", format="onnx")
+    assert issubclass(ExportError, AezooError)
+    assert list(tmp_path.iterdir()) == []  # nothing written by refused exports
+
+
+def test_needs_tensorflow_backend(models, tmp_path, monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(BackendError, match="export needs TensorFlow"):
+        export(models["dense"], tmp_path / "m.onnx", format="onnx")
+
+
+def test_existing_path_needs_overwrite(models, tmp_path):
+    model = models["dense"]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"old")
+    with pytest.raises(ExportError, match="overwrite=True"):
+        export(model, path, format="onnx")
+    assert path.read_bytes() == b"old"
+    report = export(model, path, format="onnx", overwrite=True)
+    assert report["passed"] and path.read_bytes() != b"old"
+
+    sm = tmp_path / "sm"
+    export(model, sm, format="savedmodel")
+    with pytest.raises(ExportError, match="overwrite=True"):
+        export(model, sm, format="savedmodel")
+    export(model, sm, format="savedmodel", overwrite=True)  # replaces a directory
+    assert (sm / "saved_model.pb").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.report.json", "sm", "sm.report.json"]
+
+
+def test_failed_conversion_leaves_nothing(models, tmp_path, monkeypatch):
+    def broken(model, staged, work, **kwargs):
+        Path(staged).write_bytes(b"half a flatbuffer")
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setitem(export_module._CONVERTERS, "tflite", broken)
+    target = tmp_path / "new" / "deeper" / "m.tflite"
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        export(models["conv"], target, format="tflite")
+    assert list(tmp_path.iterdir()) == []  # no artifact, no temp dir, no created parents
+
+
+def test_failed_verification_ships_nothing(models, tmp_path, monkeypatch):
+    model = models["conv"]
+    path = tmp_path / "m.tflite"
+    good = export(model, path, format="tflite")
+    old_bytes = path.read_bytes()
+
+    monkeypatch.setattr(export_module, "FP32_ATOL", -1.0)  # nothing can pass
+    with pytest.raises(ExportError, match="failed verification") as info:
+        export(model, path, format="tflite", overwrite=True)
+    assert info.value.report["passed"] is False
+    assert info.value.report["max_abs_diff"] == pytest.approx(good["max_abs_diff"], abs=1e-6)
+    assert path.read_bytes() == old_bytes  # the previous artifact is untouched
+    assert json.loads(Path(str(path) + ".report.json").read_text())["passed"] is True
+    failed = json.loads(Path(str(path) + ".failed.report.json").read_text())
+    assert failed["passed"] is False and failed["path"] is None
+
+    fresh = tmp_path / "fresh.onnx"
+    with pytest.raises(ExportError):
+        export(model, fresh, format="onnx")
+    assert not fresh.exists() and not Path(str(fresh) + ".report.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fresh.onnx.failed.report.json", "m.tflite", "m.tflite.failed.report.json", "m.tflite.report.json"]
+
+    monkeypatch.undo()
+    export(model, fresh, format="onnx")  # a passing export clears the stale failed report
+    assert not Path(str(fresh) + ".failed.report.json").exists()
