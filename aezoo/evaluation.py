@@ -61,10 +61,11 @@ def image_metrics(x, recon, batch_size=1000):
     p = np.clip(recon, _EPS, 1 - _EPS)
     bce = -np.mean(x * np.log(p) + (1 - x) * np.log(1 - p), axis=axes)
     psnr, ssim = [], []
+    filter_size = min(11, *x.shape[1:3])  # tf.image's default 11x11 window, smaller for tiny images
     for i in range(0, len(x), batch_size):
         a, b = tf.constant(x[i: i + batch_size]), tf.constant(recon[i: i + batch_size])
         psnr.append(tf.image.psnr(a, b, max_val=1.0).numpy())
-        ssim.append(tf.image.ssim(a, b, max_val=1.0).numpy())
+        ssim.append(tf.image.ssim(a, b, max_val=1.0, filter_size=filter_size).numpy())
     return {"mse": float(mse.mean()), "bce": float(bce.mean()),
             "psnr": float(np.concatenate(psnr).mean()), "ssim": float(np.concatenate(ssim).mean())}
 

@@ -16,16 +16,16 @@ What is exported is always the deterministic inference graph, built from the
 model's `encoder` and `decoder` sub-models (never `call`, so no training-time
 noise, no `add_loss`, and for VAEs no random op):
 
-=================  ===================  =========================================
-signature          input                outputs
-=================  ===================  =========================================
-``reconstruct``    ``images``           ``reconstruction`` (VAE: decodes the posterior mean)
-``encode``         ``images``           ``latent``; VAE: ``mean`` and ``log_var``
-``decode``         ``z``                ``images``
-``score``          ``images``           ``score``: per-example mean squared reconstruction error
-``sample`` (VAE)   ``eps``              ``images``: decode(eps); feed eps ~ N(0, I) yourself
-``serving_default````images``           the same as ``reconstruct``
-=================  ===================  =========================================
+===================  ==========  ===============================================
+signature            input       outputs
+===================  ==========  ===============================================
+``reconstruct``      ``images``  ``reconstruction`` (VAE: decodes the posterior mean)
+``encode``           ``images``  ``latent``; VAE: ``mean`` and ``log_var``
+``decode``           ``z``       ``images``
+``score``            ``images``  ``score``: per-example mean squared reconstruction error
+``sample`` (VAE)     ``eps``     ``images``: decode(eps); feed eps ~ N(0, I) yourself
+``serving_default``  ``images``  the same as ``reconstruct``
+===================  ==========  ===============================================
 
 ``images`` is float32 (batch, H, W, C) in [0, 1], ``z``/``eps`` float32
 (batch, latent_dim); the batch dimension is dynamic everywhere. A SavedModel
@@ -61,9 +61,12 @@ a figure that could not be computed (e.g. an output of the wrong shape) is null.
 
 Failures leave nothing half-written: the artifact only replaces `path` (with
 `os.replace`/`rename`) after it passed verification. If verification fails
-the new artifact is deleted, anything already at `path` is left untouched, the
-report (passed=false) is written to ``PATH.failed.report.json`` and
-`ExportError` is raised with the figures (also in `error.report`).
+the new artifact is deleted, anything already at `path` (and its report) is
+left untouched, the report (passed=false, path=null) is written to
+``PATH.failed.report.json`` and `ExportError` is raised with the figures (also
+in `error.report`). A later export of `path` that passes removes that file.
+Any other failure (a converter error, an interrupt) removes the temporary
+directory and the parent directories export created.
 """
 
 import contextlib
@@ -94,6 +97,9 @@ VERIFY_CHUNK = 1024         # images per call when running the models
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 18   # what tf2onnx 1.17 converts to
 FORBIDDEN_OP_MARKERS = ("FLEX", "CUSTOM", "RANDOM")   # substrings of op names, upper-cased
+
+__all__ = ["export", "signature_names", "report_path", "failed_report_path", "FORMATS", "QUANTIZATIONS",
+           "PARTS", "FP32_ATOL", "FLOAT16_ATOL", "QUANT_REL_MSE_TOL"]
 
 PART_SIGNATURE = {"full": "reconstruct", "encoder": "encode", "decoder": "decode"}
 _VERSION_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
@@ -424,11 +430,12 @@ def _verify(model, run, fmt, part, x):
             eps = np.random.default_rng(0).standard_normal((len(x), model.latent_dim)).astype("float32")
             _compare(diffs, "sample", _chunked(run, "sample", eps=eps), _chunked(ref, "sample", eps=eps))
 
-    mse_keras = float(np.mean(np.square(x - want_rec["reconstruction"])))
+    x64 = x.astype("float64")
+    mse_keras = float(np.mean(np.square(x64 - want_rec["reconstruction"])))
     if recon is None or np.asarray(recon).shape != x.shape or not np.isfinite(recon).all():
         mse_artifact = math.inf
     else:
-        mse_artifact = float(np.mean(np.square(x.astype("float64") - recon)))
+        mse_artifact = float(np.mean(np.square(x64 - recon)))
     if mse_keras > 0:
         relative = (mse_artifact - mse_keras) / mse_keras
     else:
@@ -681,7 +688,13 @@ def export(model, path, format="savedmodel", quantize="none", part="full", repre
         staged = os.path.join(work, name)
         details = _CONVERTERS[format](model, staged, work, quantize=quantize, part=part,
                                       representative=representative, int8_io=bool(int8_io), opset=opset)
-        figures = _verify(model, _RUNNERS[format](staged), format, part, x)
+        try:
+            figures = _verify(model, _RUNNERS[format](staged), format, part, x)
+        except Exception as e:  # the runtime rejects the artifact: nothing is shipped
+            raise ExportError(
+                f"the {format} artifact of {model.name!r} (quantize={quantize}, part={part}) does not run in "
+                f"its runtime: {type(e).__name__}: {e}. Nothing was written to {path}."
+            ) from e
         metric, tolerance = _criterion(quantize)
         value = _metric_value(metric, figures)
         problems = []
@@ -728,6 +741,8 @@ def export(model, path, format="savedmodel", quantize="none", part="full", repre
                 report=_json_safe(report),
             )
         staged_report = _write_json(report_path(path), report, work)
+        if os.path.lexists(path) and not overwrite:  # appeared while we were converting
+            raise ExportError(f"{path} already exists; pass overwrite=True to replace it.")
         _install(staged, path, work)
         os.replace(staged_report, report_path(path))
         with contextlib.suppress(FileNotFoundError):

@@ -377,3 +377,15 @@ def test_failed_verification_ships_nothing(models, tmp_path, monkeypatch):
     monkeypatch.undo()
     export(model, fresh, format="onnx")  # a passing export clears the stale failed report
     assert not Path(str(fresh) + ".failed.report.json").exists()
+
+
+def test_artifact_that_does_not_run_is_not_shipped(models, tmp_path, monkeypatch):
+    def broken_runner(path):
+        def run(signature, **inputs):
+            raise RuntimeError("runtime rejects the model")
+        return run
+
+    monkeypatch.setitem(export_module._RUNNERS, "onnx", broken_runner)
+    with pytest.raises(ExportError, match="does not run"):
+        export(models["dense"], tmp_path / "m.onnx", format="onnx")
+    assert list(tmp_path.iterdir()) == []
