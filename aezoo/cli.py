@@ -118,6 +118,44 @@ def cmd_demo(args):
     run(output=args.output, model_names=args.model)
 
 
+def cmd_publish(args):
+    from aezoo.cards import publish
+
+    record = publish(args.name, args.run_dir, iwae_k=args.iwae_k)
+    print(json.dumps({"name": args.name, "sha256": record["sha256"], "metrics": record["metrics"]}, default=float))
+
+
+def cmd_results(args):
+    from aezoo.cards import results_table, update_readme
+
+    if args.update:
+        print(update_readme(args.update))
+    else:
+        print(results_table())
+
+
+def cmd_verify(args):
+    from aezoo import weights
+
+    results = weights.verify(args.names or None)
+    for r in results:
+        status = "ok" if r["sha256_ok"] and r["loaded"] else f"FAILED: {r['error']}"
+        print(f"{r['name']:26s} {status}")
+    missing = [n for n in __import__("aezoo").list_models() if n not in weights.manifest()]
+    if missing and not args.names:
+        print(f"no pretrained weights yet: {', '.join(missing)}")
+    print(f"{sum(r['sha256_ok'] and r['loaded'] for r in results)} verified, "
+          f"{sum(not (r['sha256_ok'] and r['loaded']) for r in results)} failed")
+    return 0 if all(r["sha256_ok"] and r["loaded"] for r in results) else 1
+
+
+def cmd_download_all(args):
+    from aezoo import weights
+
+    paths = weights.download_all(args.directory)
+    print(f"wrote {len(paths)} files to {args.directory}; on the air-gapped machine: export AEZOO_HOME={args.directory}")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="aezoo", description="The autoencoder model zoo for Keras 3.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -175,6 +213,23 @@ def build_parser():
     s.add_argument("--output", default="aezoo_demo.png")
     s.add_argument("--model", action="append", help="zoo names to show (default: the Fashion-MNIST zoo)")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")
+    s.add_argument("name")
+    s.add_argument("--run-dir", required=True)
+    s.add_argument("--iwae-k", type=int, default=64)
+    s.set_defaults(func=cmd_publish)
+
+    s = sub.add_parser("results", help="the results table from pretrained/manifest.json")
+    s.add_argument("--update", metavar="README", help="rewrite the table between the results markers of this file")
+    s.set_defaults(func=cmd_results)
+
+    s = sub.add_parser("verify", help="check every pretrained entry's hash and load it")
+    s.add_argument("names", nargs="*")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("download-all", help="mirror every pretrained entry into DIR (for air-gapped machines)")
+    s.add_argument("directory")
+    s.set_defaults(func=cmd_download_all)
     return p
 
 
@@ -185,7 +240,7 @@ def main(argv=None):
     from aezoo.errors import AezooError
 
     try:
-        args.func(args)
+        code = args.func(args)
     except AezooError as e:
         print(f"aezoo: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -195,7 +250,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("aezoo: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def embedded_samples():
     """{"fashion_mnist": (32, 28, 28, 1) float32, "mnist": ...} in [0, 1]."""
     with resources.files("aezoo").joinpath("samples/samples.npz").open("rb") as f:
         data = np.load(f, allow_pickle=False)
-        return {k: data[k].astype("float32")[..., None] / 255.0 for k in ("fashion_mnist", "mnist")}
+        return {k: data[k].astype("float32").reshape(-1, 28, 28, 1) / 255.0 for k in ("fashion_mnist", "mnist")}
 
 
 def auroc(inlier_scores, outlier_scores):

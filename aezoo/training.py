@@ -52,20 +52,25 @@ def versions():
     return out
 
 
-def write_json(path, data):
-    """Write JSON atomically (temp file in the same directory, then rename)."""
+def write_text(path, text):
+    """Write a text file atomically (temp file in the same directory, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=float)
-            f.write("\n")
+            f.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_json(path, data):
+    """Write JSON atomically."""
+    write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
 def save_weights_atomic(model, path):

@@ -6,7 +6,8 @@ Needs only onnxruntime, numpy and Pillow (or matplotlib) for the PNG.
     python export/run_onnx.py conv_mnist.onnx images.npy --png recon.png
 
 IMAGES.npy: float32 (N, 28, 28, 1) (or (N, H, W) / the model's shape) with
-values in [0, 1]. MODEL is a full-model export (`part="full"`: input
+values in [0, 1]. Without it, the 32 embedded sample images of the repo
+(aezoo/samples/samples.npz, read as a file; `--sample mnist|fashion_mnist`). MODEL is a full-model export (`part="full"`: input
 ``images``, output ``reconstruction``; the batch is dynamic). Writes a PNG
 grid (originals over reconstructions) and prints one JSON line:
 {"model", "runtime", "images", "mse", "png", ...}.
@@ -15,12 +16,24 @@ grid (originals over reconstructions) and prints one JSON line:
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
 
-def load_images(path):
+# The repo's embedded sample (read as a data file: aezoo itself is not imported).
+SAMPLES = Path(__file__).resolve().parent.parent / "aezoo" / "samples" / "samples.npz"
+
+
+def load_images(path, sample="mnist"):
+    if path is None:  # the embedded sample: uint8 (32, 28, 28, 1) per dataset
+        if not SAMPLES.exists():
+            raise SystemExit(f"no embedded sample at {SAMPLES}; pass a .npy of images.")
+        with np.load(SAMPLES, allow_pickle=False) as f:
+            if sample not in f.files:
+                raise SystemExit(f"{SAMPLES} has no {sample!r} images; it has {', '.join(f.files)}.")
+            return f[sample].astype("float32") / 255.0
     x = np.load(path, allow_pickle=False)
     if x.ndim == 3:
         x = x[..., None]
@@ -85,17 +98,20 @@ def save_png(pixels, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a full-model .onnx export")
-    parser.add_argument("images", help=".npy of float32 images (N, 28, 28, 1) in [0, 1]")
+    parser.add_argument("images", nargs="?", default=None,
+                        help=".npy of float32 images (N, 28, 28, 1) in [0, 1]; default: the embedded sample")
+    parser.add_argument("--sample", default="mnist", choices=("mnist", "fashion_mnist"),
+                        help="which embedded sample (32 test images) to use without IMAGES (default mnist)")
     parser.add_argument("--png", default="reconstructions.png", help="where to write the grid")
     parser.add_argument("--show", type=int, default=16, help="images in the grid (default 16)")
     args = parser.parse_args(argv)
 
-    x = load_images(args.images)
+    x = load_images(args.images, args.sample)
     recon = reconstruct(args.model, x)
     mse = float(np.mean(np.square(x - recon)))
     show = max(1, min(args.show, len(x)))
     save_png(grid(x[:show], recon[:show]), args.png)
-    print(json.dumps({"model": args.model, "runtime": "onnxruntime " + onnxruntime.__version__,
+    print(json.dumps({"model": args.model, "data": args.images or f"embedded:{args.sample}", "runtime": "onnxruntime " + onnxruntime.__version__,
                       "images": int(len(x)), "mse": mse, "png": args.png}))
     return 0
 

@@ -281,6 +281,13 @@ def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_imag
         assert line["images"] == 256
         assert line["mse"] == pytest.approx(report["mse_artifact"], rel=1e-4)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        # without an images file: the repo's embedded sample
+        out = subprocess.run([sys.executable, str(REPO / "export" / script), str(artifact), "--png", "s.png"],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        line = json.loads(out.stdout.strip().splitlines()[-1])
+        assert line["data"] == "embedded:mnist" and line["images"] == 32 and 0 < line["mse"] < 0.2
+        assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # -- bad input and failures ------------------------------------------------------

