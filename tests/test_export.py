@@ -45,16 +45,27 @@ def test_images():
     return datasets.load_numpy("mnist_5k", "test", limit=256)[0]
 
 
-@pytest.fixture(scope="module")
-def models(train_images):
-    built = {}
-    for family, (name, overrides) in FAMILIES.items():
+class _Models(dict):
+    """family -> small model trained 3 epochs on 512 mnist_5k digits, built on
+    first use (so an xdist worker trains only the families its tests need)."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def __missing__(self, family):
+        name, overrides = FAMILIES[family]
         keras.utils.set_random_seed(0)
         model = aezoo.registry.build(name, **overrides)
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
-        model.fit(train_images, epochs=3, batch_size=32, verbose=0)
-        built[family] = model
-    return built
+        model.fit(self.images, epochs=3, batch_size=32, verbose=0)
+        self[family] = model
+        return model
+
+
+@pytest.fixture(scope="module")
+def models(train_images):
+    return _Models(train_images)
 
 
 @pytest.fixture(scope="module")

@@ -51,3 +51,20 @@ def test_fine_tune_pretrained_encoder_frozen_on_new_data():
     # the pretrained encoder as a feature extractor
     features = model.encoder.predict(x, verbose=0)
     assert features.shape == (32, model.latent_dim) and np.isfinite(features).all()
+
+
+@pytest.mark.skipif(not {"conv_mnist", "vae_mnist"} <= set(MANIFEST), reason="weights not published")
+def test_demo_runs_offline(tmp_path, capsys):
+    from aezoo.cli import main
+
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--output", str(out), "--model", "conv_mnist", "--model", "vae_mnist"]) == 0
+    text = capsys.readouterr().out
+    assert "conv_mnist" in text and "anomaly AUROC" in text and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_verify_cli(capsys):
+    from aezoo.cli import main
+
+    assert main(["verify"]) == 0
+    assert f"{len(MANIFEST)} verified, 0 failed" in capsys.readouterr().out
