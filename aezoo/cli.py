@@ -118,6 +118,20 @@ def cmd_demo(args):
     run(output=args.output, model_names=args.model)
 
 
+def cmd_export(args):
+    import aezoo
+    from aezoo.export import export
+
+    model = aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights)
+    representative = None
+    if args.quantize == "int8":  # calibration images from the entry's own training split
+        dataset = aezoo.get_entry(args.name)["recipe"]["dataset"]
+        representative = aezoo.datasets.load_numpy(dataset, "train", limit=512)[0]
+    report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
+                    representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite)
+    print(json.dumps(report, default=float))
+
+
 def cmd_publish(args):
     from aezoo.cards import publish
 
@@ -213,6 +227,18 @@ def build_parser():
     s.add_argument("--output", default="aezoo_demo.png")
     s.add_argument("--model", action="append", help="zoo names to show (default: the Fashion-MNIST zoo)")
     s.set_defaults(func=cmd_demo)
+    s = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified against Keras")
+    s.add_argument("name")
+    s.add_argument("--format", required=True, choices=["savedmodel", "tflite", "onnx"])
+    s.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
+    s.add_argument("--part", default="full", choices=["full", "encoder", "decoder"])
+    s.add_argument("--int8-io", action="store_true", help="int8 inputs/outputs for --quantize int8")
+    s.add_argument("--output", required=True, help="artifact path (a directory for savedmodel)")
+    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--weights")
+    s.add_argument("--no-pretrained", action="store_true")
+    s.set_defaults(func=cmd_export)
+
     s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")
     s.add_argument("name")
     s.add_argument("--run-dir", required=True)
