@@ -79,7 +79,8 @@ def run(output="aezoo_demo.png", model_names=None, n_show=12):
         card = f"{t['card_mse']:.5f}" if t["card_mse"] is not None else "-"
         extra = f"   (noisy input PSNR {t['psnr_noisy']:.2f} dB)" if "psnr_noisy" in t else ""
         print(f"{t['model']:26s} {t['mse']:8.5f} {t['psnr']:8.2f} {t['ssim']:6.3f} {card:>9s} {t['anomaly_auroc']:14.3f}{extra}")
-    print("MSE/PSNR/SSIM on the 32 embedded test images; card MSE: the full test split (manifest);")
+    print("MSE/PSNR/SSIM on the 32 embedded test images (denoisers: of the denoised noisy images);")
+    print("card MSE: clean reconstruction MSE on the full test split, from the manifest;")
     print("anomaly AUROC: how well the reconstruction error tells these images from the other dataset's.")
     print(f"wrote {path}")
     return table
