@@ -1,0 +1,75 @@
+"""What the standalone consumers share: images in, a PNG grid out.
+
+numpy only (PIL or matplotlib for the PNG): no TensorFlow, no aezoo, so a
+phone-like or serving runtime needs nothing else.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+# The repo's embedded sample (read as a data file: aezoo itself is not imported).
+SAMPLES = Path(__file__).resolve().parent.parent / "aezoo" / "samples" / "samples.npz"
+
+
+def load_images(path, sample="mnist"):
+    if path is None:  # the embedded sample: uint8 (32, 28, 28, 1) per dataset
+        if not SAMPLES.exists():
+            raise SystemExit(f"no embedded sample at {SAMPLES}; pass a .npy of images.")
+        with np.load(SAMPLES, allow_pickle=False) as f:
+            if sample not in f.files:
+                raise SystemExit(f"{SAMPLES} has no {sample!r} images; it has {', '.join(f.files)}.")
+            return f[sample].astype("float32") / 255.0
+    x = np.load(path, allow_pickle=False)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or len(x) == 0:
+        raise SystemExit(f"{path}: expected images (N, H, W, C); got shape {x.shape}.")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise SystemExit(f"{path}: expected float pixels in [0, 1]; got dtype {x.dtype} (divide by 255).")
+    x = x.astype("float32")
+    if not np.isfinite(x).all() or x.min() < -0.5 or x.max() > 1.5:
+        raise SystemExit(f"{path}: expected finite pixels in [0, 1]; got [{x.min():g}, {x.max():g}].")
+    return x
+
+
+def grid(originals, reconstructions, columns=8, pad=2, scale=3):
+    """Pairs of rows: originals over their reconstructions; float in [0, 1]."""
+    n, h, w, c = originals.shape
+    rows = -(-n // columns)
+    canvas = np.ones((2 * rows * (h + pad) + pad, columns * (w + pad) + pad, c), "float32")
+    for i in range(n):
+        r, col = divmod(i, columns)
+        top, left = 2 * r * (h + pad) + pad, col * (w + pad) + pad
+        canvas[top: top + h, left: left + w] = originals[i]
+        canvas[top + h + pad: top + 2 * h + pad, left: left + w] = reconstructions[i]
+    canvas = np.repeat(np.repeat(canvas, scale, axis=0), scale, axis=1)
+    return (np.clip(canvas, 0, 1) * 255).round().astype("uint8")
+
+
+def save_png(pixels, path):
+    pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+    try:
+        from PIL import Image
+
+        Image.fromarray(pixels).save(path)
+    except ImportError:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        plt.imsave(path, pixels, cmap="gray" if pixels.ndim == 2 else None)
+
+
+def parse_args(doc, extension, argv=None):
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("model", help=f"a full-model {extension} export")
+    parser.add_argument("images", nargs="?", default=None,
+                        help=".npy of float32 images (N, 28, 28, 1) in [0, 1]; default: the embedded sample")
+    parser.add_argument("--sample", default="mnist", choices=("mnist", "fashion_mnist"),
+                        help="which embedded sample (32 test images) to use without IMAGES (default mnist)")
+    parser.add_argument("--png", default="reconstructions.png", help="where to write the grid")
+    parser.add_argument("--show", type=int, default=16, help="images in the grid (default 16)")
+    return parser.parse_args(argv)
