@@ -138,15 +138,22 @@ def results_table(manifest=None):
     return "\n".join([head] + rows) + "\n" + note
 
 
+def _replace_block(text, start, end, body, path):
+    if start not in text or end not in text:
+        raise WeightsError(f"{path} has no {start} ... {end} markers for a generated table.")
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    return f"{before}{start}\n{body}\n{end}{after}"
+
+
 def update_readme(path):
-    """Replace the text between the results markers of `path` with the table."""
+    """Replace the generated blocks of `path`: the results table (from the
+    manifest) and the deployment benchmark tables (from pretrained/benchmark.json)."""
+    from aezoo.benchmark import BENCH_END, BENCH_START, tables
     from aezoo.training import write_text
 
     path = Path(path)
-    text = path.read_text()
-    if RESULTS_START not in text or RESULTS_END not in text:
-        raise WeightsError(f"{path} has no {RESULTS_START} ... {RESULTS_END} markers for the results table.")
-    before, rest = text.split(RESULTS_START, 1)
-    _, after = rest.split(RESULTS_END, 1)
-    write_text(path, f"{before}{RESULTS_START}\n{results_table()}\n{RESULTS_END}{after}")
+    text = _replace_block(path.read_text(), RESULTS_START, RESULTS_END, results_table(), path)
+    text = _replace_block(text, BENCH_START, BENCH_END, tables(), path)
+    write_text(path, text)
     return path

@@ -132,6 +132,14 @@ def cmd_export(args):
     print(json.dumps(report, default=float))
 
 
+def cmd_benchmark(args):
+    from aezoo.benchmark import run
+
+    results = run(args.names or None, output=args.output, cards=args.cards, threads=args.threads,
+                  min_repeats=args.min_repeats, min_seconds=args.min_seconds)
+    _print_json(results)
+
+
 def cmd_publish(args):
     from aezoo.cards import publish
 
@@ -140,12 +148,13 @@ def cmd_publish(args):
 
 
 def cmd_results(args):
+    from aezoo.benchmark import tables
     from aezoo.cards import results_table, update_readme
 
     if args.update:
         print(update_readme(args.update))
     else:
-        print(results_table())
+        print(results_table() + "\n\n" + tables())
 
 
 def cmd_verify(args):
@@ -239,14 +248,23 @@ def build_parser():
     s.add_argument("--no-pretrained", action="store_true")
     s.set_defaults(func=cmd_export)
 
+    s = sub.add_parser("benchmark", help="export every pretrained entry, verify it, time every runtime (JSON)")
+    s.add_argument("names", nargs="*", help="entries (default: every pretrained entry)")
+    s.add_argument("--output", help="JSON file to merge the results into (default pretrained/benchmark.json)")
+    s.add_argument("--cards", action="store_true", help="also write sizes and parity into pretrained/manifest.json")
+    s.add_argument("--threads", type=int, help="TFLite/onnxruntime threads (default: every core)")
+    s.add_argument("--min-repeats", type=int, default=20)
+    s.add_argument("--min-seconds", type=float, default=1.0)
+    s.set_defaults(func=cmd_benchmark)
+
     s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")
     s.add_argument("name")
     s.add_argument("--run-dir", required=True)
     s.add_argument("--iwae-k", type=int, default=64)
     s.set_defaults(func=cmd_publish)
 
-    s = sub.add_parser("results", help="the results table from pretrained/manifest.json")
-    s.add_argument("--update", metavar="README", help="rewrite the table between the results markers of this file")
+    s = sub.add_parser("results", help="the results and benchmark tables (from pretrained/)")
+    s.add_argument("--update", metavar="README", help="rewrite the generated tables between the markers of this file")
     s.set_defaults(func=cmd_results)
 
     s = sub.add_parser("verify", help="check every pretrained entry's hash and load it")

@@ -137,4 +137,5 @@ def info(name):
         "pretrained": record is not None,
         "metrics": (record or {}).get("metrics"),
         "weights": {k: record[k] for k in ("file", "sha256", "bytes") if k in record} if record else None,
+        "export": (record or {}).get("export"),
     }

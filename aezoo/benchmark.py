@@ -1,0 +1,318 @@
+"""Deployment benchmark: what each pretrained entry costs to run, per runtime.
+
+    aezoo benchmark                         # every pretrained entry
+    aezoo benchmark conv_mnist --cards      # one entry; also write its export figures into the card
+
+For each entry the model is exported to every artifact in ARTIFACTS with
+`aezoo.export.export` (so every artifact is verified against Keras on the
+entry's own test images before it is timed; int8 calibrates on 512 images of
+the entry's train split), then these runtimes reconstruct real test images:
+
+- ``keras_predict``: ``model.predict(x, batch_size=len(x))``
+- ``keras_call``: ``model(x, training=False)``, converted to numpy
+- ``savedmodel``: ``tf.saved_model.load(...).signatures["reconstruct"]``
+- ``tflite_fp32`` / ``tflite_fp16`` / ``tflite_dynamic`` / ``tflite_int8``:
+  the ``ai_edge_litert`` interpreter's ``reconstruct`` signature runner
+- ``onnx``: onnxruntime's CPU execution provider
+
+Timing: each (runtime, batch size) is warmed up, then run at least
+`min_repeats` times and for at least `min_seconds`; the figures are the median
+and the 90th percentile wall time of one call, as measured by
+``time.perf_counter`` around the call including conversion to numpy.
+Batch 1 gives latency; batch 256 gives throughput (images per second from the
+median). TFLite and onnxruntime use `threads` threads (default: every core);
+TensorFlow uses its own default (every core). Timings belong to the machine in
+the result's ``machine`` field; sizes and parity do not.
+
+The result is JSON: printed, and merged into `output` (default
+``pretrained/benchmark.json``, one key per entry). With ``cards=True`` the
+export figures that do not depend on the machine (file size, parity with
+Keras, tolerance, passed) are written into each entry's record in
+``pretrained/manifest.json`` under ``export``. `tables` renders the README
+tables from the JSON.
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from aezoo.errors import InputError
+
+# key -> (format, quantize); every one has part="full" (the reconstruct signature).
+ARTIFACTS = {
+    "savedmodel": ("savedmodel", "none"),
+    "tflite_fp32": ("tflite", "none"),
+    "tflite_fp16": ("tflite", "float16"),
+    "tflite_dynamic": ("tflite", "dynamic"),
+    "tflite_int8": ("tflite", "int8"),
+    "onnx": ("onnx", "none"),
+}
+RUNTIMES = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic",
+            "tflite_int8", "onnx")
+BATCH_SIZES = (1, 256)
+CALIBRATION_COUNT = 512
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "pretrained" / "benchmark.json"  # beside manifest.json
+BENCH_START, BENCH_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+_SUFFIX = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
+
+
+def machine():
+    """The machine the timings belong to."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count()
+    return {"cpu": cpu, "cores": usable, "system": f"{platform.system()} {platform.release()}",
+            "machine": platform.machine()}
+
+
+def time_call(fn, min_repeats=20, min_seconds=1.0, warmup=3, max_repeats=10_000):
+    """Wall times (seconds) of `fn()`: after `warmup` calls, at least
+    `min_repeats` calls and at least `min_seconds` in all."""
+    for _ in range(warmup):
+        fn()
+    times, start = [], time.perf_counter()
+    while len(times) < min_repeats or (time.perf_counter() - start < min_seconds and len(times) < max_repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def summarize(times, batch):
+    median = statistics.median(times)
+    p90 = float(np.percentile(times, 90))
+    return {"batch": batch, "repeats": len(times), "median_ms": median * 1e3, "p90_ms": p90 * 1e3,
+            "images_per_s": batch / median}
+
+
+def _runners(model, paths, threads):
+    """name -> make(x) -> a no-argument function that reconstructs x."""
+    import onnxruntime
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    def keras_predict(x):
+        return lambda: model.predict(x, batch_size=len(x), verbose=0)
+
+    def keras_call(x):
+        return lambda: keras.ops.convert_to_numpy(model(x, training=False))
+
+    loaded = tf.saved_model.load(paths["savedmodel"])
+    signature = loaded.signatures["reconstruct"]
+
+    def savedmodel(x):
+        images = tf.constant(x)
+        return lambda: signature(images=images)["reconstruction"].numpy()
+
+    def tflite(path):
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        runner = interpreter.get_signature_runner("reconstruct")
+        detail = runner.get_input_details()["images"]
+
+        def make(x):
+            from aezoo.export import _quantize
+
+            images = _quantize(x, detail)  # int8 I/O models take int8; float models float32
+            return lambda: runner(images=images)
+
+        return make
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(paths["onnx"], options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def onnx(x):
+        return lambda: session.run(None, {input_name: x})
+
+    makers = {"keras_predict": keras_predict, "keras_call": keras_call, "savedmodel": savedmodel, "onnx": onnx}
+    for key, (fmt, _) in ARTIFACTS.items():
+        if fmt == "tflite":
+            makers[key] = tflite(paths[key])
+    return makers
+
+
+def _artifact_figures(report):
+    """What the model card keeps of an export report."""
+    keep = ("format", "quantize", "file_size_bytes", "max_abs_diff", "mse_keras", "mse_artifact",
+            "relative_mse_change", "criterion", "passed")
+    out = {k: report[k] for k in keep}
+    out["verified_on"] = f"{report['verify_data']['count']} images: {report['verify_data']['source']}"
+    return out
+
+
+def benchmark_model(model, images, representative, threads=None, min_repeats=20, min_seconds=1.0, workdir=None,
+                    progress=None, batch_sizes=BATCH_SIZES):
+    """Export `model` to every artifact, verify, and time every runtime.
+
+    Args:
+        model: an aezoo model (TensorFlow backend).
+        images: float32 (N, H, W, C) real test images, N >= max(batch_sizes):
+            verification and timing data.
+        representative: calibration images for int8.
+        threads: threads for TFLite and onnxruntime (default: every usable core).
+    """
+    from aezoo.export import export
+
+    images = np.asarray(images, dtype="float32")
+    if images.ndim != 4 or len(images) < max(batch_sizes):
+        raise InputError(f"benchmark needs at least {max(batch_sizes)} images (N, H, W, C); got shape {images.shape}.")
+    threads = threads or machine()["cores"]
+    with tempfile.TemporaryDirectory(prefix="aezoo-bench-", dir=workdir) as tmp:
+        paths, artifacts = {}, {}
+        for key, (fmt, quantize) in ARTIFACTS.items():
+            paths[key] = os.path.join(tmp, key + _SUFFIX[fmt])
+            report = export(model, paths[key], format=fmt, quantize=quantize, verify_data=images,
+                            representative_data=representative if quantize == "int8" else None)
+            artifacts[key] = _artifact_figures(report)
+            if progress:
+                progress.update()
+        makers = _runners(model, paths, threads)
+        runtimes = {}
+        for name in RUNTIMES:
+            runtimes[name] = {}
+            for batch in batch_sizes:
+                fn = makers[name](images[:batch])
+                times = time_call(fn, min_repeats=min_repeats, min_seconds=min_seconds)
+                runtimes[name][f"batch_{batch}"] = summarize(times, batch)
+            if progress:
+                progress.update()
+    fp32 = artifacts["tflite_fp32"]["file_size_bytes"]
+    return {
+        "params": int(model.count_params()),
+        "artifacts": artifacts,
+        "int8_to_fp32_bytes": artifacts["tflite_int8"]["file_size_bytes"] / fp32,
+        "runtimes": runtimes,
+        "settings": {"threads_tflite_onnx": threads, "tensorflow_threads": "default (all cores)",
+                     "min_repeats": min_repeats, "min_seconds": min_seconds, "warmup": 3,
+                     "images": f"{len(images)} test images"},
+    }
+
+
+def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_seconds=1.0, progress=True):
+    """Benchmark pretrained entries (default: all of them); see the module docstring."""
+    from tqdm.auto import tqdm
+
+    from aezoo import datasets, registry
+    from aezoo.export import _versions
+    from aezoo.training import write_json
+    from aezoo.weights import manifest as load_manifest
+
+    if keras.backend.backend() != "tensorflow":
+        from aezoo.errors import BackendError
+
+        raise BackendError(f"the benchmark exports models, which needs the TensorFlow backend "
+                           f"(KERAS_BACKEND=tensorflow); this is {keras.backend.backend()!r}.")
+    published = load_manifest()
+    names = list(names or sorted(published))
+    for name in names:
+        registry.get_entry(name)  # unknown names fail before any work
+        if name not in published:
+            raise InputError(f"{name!r} has no pretrained weights to benchmark; published: {', '.join(sorted(published))}.")
+    bar = tqdm(total=len(names) * (len(ARTIFACTS) + len(RUNTIMES)), desc="benchmark", unit="step",
+               disable=not progress)
+    results = {}
+    for name in names:
+        bar.set_postfix_str(name)
+        dataset = registry.get_entry(name)["recipe"]["dataset"]
+        model = registry.load(name)
+        images = datasets.load_numpy(dataset, "test", limit=max(BATCH_SIZES))[0]
+        representative = datasets.load_numpy(dataset, "train", limit=CALIBRATION_COUNT)[0]
+        results[name] = benchmark_model(model, images, representative, threads=threads, min_repeats=min_repeats,
+                                        min_seconds=min_seconds, progress=bar)
+        results[name]["weights_bytes"] = published[name]["bytes"]
+        results[name]["dataset"] = dataset
+    bar.close()
+    meta = {"machine": machine(), "versions": _versions(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": "aezoo benchmark " + " ".join(names)}
+    for r in results.values():
+        r.update(meta)
+    output = Path(output or DEFAULT_OUTPUT)
+    existing = json.loads(output.read_text()) if output.exists() else {}
+    write_json(output, dict(sorted({**existing, **results}.items())))
+    if cards:
+        write_cards(results)
+    return results
+
+
+def write_cards(results, manifest_path=None):
+    """Put each entry's machine-independent export figures into its manifest record."""
+    from aezoo.cards import PRETRAINED_DIR
+    from aezoo.training import write_json
+
+    manifest_path = Path(manifest_path or PRETRAINED_DIR / "manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    for name, r in results.items():
+        manifest[name]["export"] = {
+            "artifacts": r["artifacts"],
+            "int8_to_fp32_bytes": r["int8_to_fp32_bytes"],
+            "versions": r["versions"],
+            "date": r["date"],
+            "reproduce": f"aezoo benchmark {name} --cards",
+        }
+    write_json(manifest_path, manifest)
+
+
+def _fmt_bytes(n):
+    return f"{n / 1024:,.0f} KiB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.2f} MiB"
+
+
+def tables(results=None):
+    """Markdown tables (latency, throughput, sizes and parity) from benchmark JSON."""
+    if results is None:
+        results = json.loads(DEFAULT_OUTPUT.read_text()) if DEFAULT_OUTPUT.exists() else {}
+    if not results:
+        return "No benchmark results yet: run `aezoo benchmark`."
+    names = sorted(results)
+    timed = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_int8", "onnx")
+    head = "| model | " + " | ".join(f"`{t}`" for t in timed) + " |\n|---|" + "---|" * len(timed)
+
+    def by_batch(n, pick):  # the smallest batch gives latency, the largest throughput
+        runs = results[n]["runtimes"]
+        return {t: pick(runs[t].values(), key=lambda r: r["batch"]) for t in timed}
+
+    small = {n: by_batch(n, min) for n in names}
+    large = {n: by_batch(n, max) for n in names}
+    lat = [f"| {n} | " + " | ".join(f"{small[n][t]['median_ms']:.2f}" for t in timed) + " |" for n in names]
+    thr = [f"| {n} | " + " | ".join(f"{large[n][t]['images_per_s']:,.0f}" for t in timed) + " |" for n in names]
+    small_b = sorted({r["batch"] for n in names for r in small[n].values()})
+    large_b = sorted({r["batch"] for n in names for r in large[n].values()})
+    size_head = ("| model | weights .h5 | TFLite fp32 | fp16 | dynamic | int8 | int8 / fp32 | ONNX | "
+                 "fp32 max abs diff | int8 ΔMSE |\n|---|---|---|---|---|---|---|---|---|---|")
+    sizes = []
+    for n in names:
+        a = results[n]["artifacts"]
+        sizes.append(
+            f"| {n} | {_fmt_bytes(results[n]['weights_bytes'])} | "
+            + " | ".join(_fmt_bytes(a[k]["file_size_bytes"]) for k in ("tflite_fp32", "tflite_fp16",
+                                                                     "tflite_dynamic", "tflite_int8"))
+            + f" | {results[n]['int8_to_fp32_bytes']:.3f} | {_fmt_bytes(a['onnx']['file_size_bytes'])} | "
+            f"{a['tflite_fp32']['max_abs_diff']:.1e} | {a['tflite_int8']['relative_mse_change']:+.2%} |")
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in results.values()})
+    threads = sorted({str(r["settings"]["threads_tflite_onnx"]) for r in results.values()})
+    return "\n".join([
+        f"Batch-{'/'.join(map(str, small_b))} latency, median ms (lower is better):", "", head, *lat, "",
+        f"Batch-{'/'.join(map(str, large_b))} throughput, images/s (higher is better):", "", head, *thr, "",
+        "Sizes and parity with Keras (fp32: max abs diff of the reconstruction; int8: relative change "
+        "of the reconstruction MSE), on the entry's test images:", "", size_head, *sizes, "",
+        f"Generated by `aezoo results` from `pretrained/benchmark.json`, written by `aezoo benchmark` on "
+        f"{'; '.join(machines)} (TFLite/onnxruntime threads: {', '.join(threads)}; TensorFlow: its default).",
+    ])

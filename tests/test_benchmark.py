@@ -1,0 +1,87 @@
+"""The deployment benchmark: every artifact exported, verified and timed; tables generated."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import aezoo
+from aezoo import benchmark
+from aezoo.errors import InputError, UnknownModelError
+from tests.conftest import make_images
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def result():
+    model = aezoo.ConvAutoencoder(input_shape=(28, 28, 1), latent_dim=8, filters=[4, 8])
+    model.predict(make_images(2), verbose=0)
+    return benchmark.benchmark_model(model, make_images(16, seed=1), make_images(64, seed=2), threads=1,
+                                     min_repeats=2, min_seconds=0.0, batch_sizes=(1, 8))
+
+
+def test_every_artifact_is_verified_and_every_runtime_timed(result):
+    assert set(result["artifacts"]) == set(benchmark.ARTIFACTS)
+    assert all(a["passed"] for a in result["artifacts"].values())
+    assert result["artifacts"]["tflite_fp32"]["max_abs_diff"] <= 1e-4
+    assert set(result["runtimes"]) == set(benchmark.RUNTIMES)
+    for runtime in result["runtimes"].values():
+        for batch, key in ((1, "batch_1"), (8, "batch_8")):
+            t = runtime[key]
+            assert t["batch"] == batch and t["repeats"] >= 2
+            assert 0 < t["median_ms"] <= t["p90_ms"] * (1 + 1e-9)
+            assert t["images_per_s"] == pytest.approx(batch / (t["median_ms"] / 1e3))
+    sizes = {k: a["file_size_bytes"] for k, a in result["artifacts"].items()}
+    assert sizes["tflite_int8"] < sizes["tflite_fp32"]
+    assert result["int8_to_fp32_bytes"] == pytest.approx(sizes["tflite_int8"] / sizes["tflite_fp32"])
+    json.dumps(result)  # plain JSON
+
+
+def test_too_few_images_is_a_clear_error():
+    model = aezoo.DenseAutoencoder(input_shape=(28, 28, 1), latent_dim=2, hidden=[8])
+    with pytest.raises(InputError, match="at least 256 images"):
+        benchmark.benchmark_model(model, make_images(10), make_images(10))
+
+
+def test_unknown_entry_fails_before_any_work(tmp_path):
+    with pytest.raises(UnknownModelError):
+        benchmark.run(["conv_mnits"], output=tmp_path / "b.json", progress=False)
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_tables_and_cards_from_results(result, tmp_path):
+    results = {"tiny": {**result, "weights_bytes": 1234, "machine": benchmark.machine(),
+                        "versions": {"keras": "x"}, "date": "2026-01-01"}}
+    text = benchmark.tables(results)
+    assert text.count("| tiny |") == 3
+    assert f"{result['runtimes']['onnx']['batch_1']['median_ms']:.2f}" in text
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"tiny": {"file": "tiny.weights.h5"}}))
+    benchmark.write_cards(results, manifest_path=manifest)
+    card = json.loads(manifest.read_text())["tiny"]
+    assert card["file"] == "tiny.weights.h5"
+    assert card["export"]["artifacts"]["tflite_int8"]["passed"] is True
+    assert card["export"]["reproduce"] == "aezoo benchmark tiny --cards"
+
+
+def test_readme_tables_are_the_generated_ones(tmp_path):
+    """The README's results and benchmark tables are exactly what `make results` writes."""
+    from aezoo.cards import update_readme
+
+    copy = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", copy)
+    update_readme(copy)
+    assert copy.read_text() == (ROOT / "README.md").read_text(), "run `make results`"
+
+
+def test_benchmark_json_covers_every_published_entry():
+    from aezoo.weights import manifest
+
+    published = manifest()
+    results = json.loads((ROOT / "pretrained" / "benchmark.json").read_text())
+    assert sorted(results) == sorted(published)
+    for name, r in results.items():
+        assert all(a["passed"] for a in r["artifacts"].values()), name
+        assert published[name]["export"]["artifacts"] == r["artifacts"], f"run `aezoo benchmark {name} --cards`"
