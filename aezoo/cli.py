@@ -128,7 +128,8 @@ def cmd_export(args):
         dataset = aezoo.get_entry(args.name)["recipe"]["dataset"]
         representative = aezoo.datasets.load_numpy(dataset, "train", limit=512)[0]
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
-                    representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite)
+                    representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite,
+                    per_channel=args.per_channel)
     print(json.dumps(report, default=float))
 
 
@@ -242,6 +243,8 @@ def build_parser():
     s.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
     s.add_argument("--part", default="full", choices=["full", "encoder", "decoder"])
     s.add_argument("--int8-io", action="store_true", help="int8 inputs/outputs for --quantize int8")
+    s.add_argument("--per-channel", action="store_true",
+                   help="--quantize int8 with one weight scale per output channel (default: per tensor)")
     s.add_argument("--output", required=True, help="artifact path (a directory for savedmodel)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--weights")

@@ -202,6 +202,16 @@ def test_tflite_all_quantizations_and_parts(models, tmp_path, calibration):
         sizes[quantize] = report["file_size_bytes"]
     assert sizes["float16"] < sizes["none"] and sizes["dynamic"] < sizes["none"]
 
+    # int8 weight scales: one per tensor by default, one per output channel on request
+    per_channel = tmp_path / "conv_int8_pc.tflite"
+    report = export(model, per_channel, format="tflite", quantize="int8", representative_data=calibration,
+                    per_channel=True)
+    _check_report(report, per_channel, "tflite", "int8", "full")
+    assert report["int8_weight_scales"] == "per-channel"
+    assert report["file_size_bytes"] > sizes["int8"]
+    assert _max_weight_scales(tmp_path / "conv_int8.tflite") == 1
+    assert _max_weight_scales(per_channel) > 1
+
     enc = tmp_path / "enc_int8.tflite"
     report = export(model, enc, format="tflite", part="encoder", quantize="int8", representative_data=calibration)
     _check_report(report, enc, "tflite", "int8", "encoder")
@@ -210,6 +220,16 @@ def test_tflite_all_quantizations_and_parts(models, tmp_path, calibration):
     report = export(model, dec, format="tflite", part="decoder", quantize="int8", representative_data=latents)
     _check_report(report, dec, "tflite", "int8", "decoder")
     assert report["inputs"]["z"]["shape"] == [-1, model.latent_dim]
+
+
+def _max_weight_scales(path):
+    """The most distinct quantization scales any int8 tensor of a TFLite file has (activations have one)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return max(len(np.unique(d["quantization_parameters"]["scales"])) for d in interpreter.get_tensor_details()
+               if np.dtype(d["dtype"]) == np.int8)
 
 
 @pytest.mark.parametrize("family", VAES)
@@ -320,6 +340,8 @@ def test_bad_arguments(models, tmp_path, calibration):
         export(model, tmp_path / "m.onnx", format="onnx", quantize="int8", representative_data=calibration)
     with pytest.raises(ExportError, match="int8"):
         export(model, target, format="tflite", int8_io=True)
+    with pytest.raises(ExportError, match="per_channel=True needs quantize='int8'"):
+        export(model, target, format="tflite", quantize="dynamic", per_channel=True)
     with pytest.raises(ExportError, match="signature"):
         export(model, tmp_path / "sm", format="savedmodel", part="encoder")
     with pytest.raises(ExportError, match="opset"):
