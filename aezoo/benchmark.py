@@ -13,6 +13,9 @@ the entry's train split), then these runtimes reconstruct real test images:
 - ``savedmodel``: ``tf.saved_model.load(...).signatures["reconstruct"]``
 - ``tflite_fp32`` / ``tflite_fp16`` / ``tflite_dynamic`` / ``tflite_int8``:
   the ``ai_edge_litert`` interpreter's ``reconstruct`` signature runner
+- ``tflite_fp32_b1`` / ``tflite_int8_b1``: the same, exported with a fixed
+  batch of 1 (``batch_size=1``, every shape static, what a phone app runs);
+  a batch of 256 is 256 calls
 - ``onnx``: onnxruntime's CPU execution provider
 
 Timing: each (runtime, batch size) is warmed up, then run at least
@@ -46,17 +49,20 @@ import numpy as np
 
 from aezoo.errors import InputError
 
-# key -> (format, quantize); every one has part="full" (the reconstruct signature).
+# key -> (format, quantize, fixed batch size or None for a dynamic batch);
+# every one has part="full" (the reconstruct signature).
 ARTIFACTS = {
-    "savedmodel": ("savedmodel", "none"),
-    "tflite_fp32": ("tflite", "none"),
-    "tflite_fp16": ("tflite", "float16"),
-    "tflite_dynamic": ("tflite", "dynamic"),
-    "tflite_int8": ("tflite", "int8"),
-    "onnx": ("onnx", "none"),
+    "savedmodel": ("savedmodel", "none", None),
+    "tflite_fp32": ("tflite", "none", None),
+    "tflite_fp16": ("tflite", "float16", None),
+    "tflite_dynamic": ("tflite", "dynamic", None),
+    "tflite_int8": ("tflite", "int8", None),
+    "tflite_fp32_b1": ("tflite", "none", 1),
+    "tflite_int8_b1": ("tflite", "int8", 1),
+    "onnx": ("onnx", "none", None),
 }
 RUNTIMES = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic",
-            "tflite_int8", "onnx")
+            "tflite_int8", "tflite_fp32_b1", "tflite_int8_b1", "onnx")
 BATCH_SIZES = (1, 256)
 CALIBRATION_COUNT = 512
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "pretrained" / "benchmark.json"  # beside manifest.json
@@ -125,12 +131,16 @@ def _runners(model, paths, threads):
         interpreter = Interpreter(model_path=path, num_threads=threads)
         runner = interpreter.get_signature_runner("reconstruct")
         detail = runner.get_input_details()["images"]
+        fixed = int(detail["shape_signature"][0])
 
         def make(x):
             from aezoo.export import _quantize
 
             images = _quantize(x, detail)  # int8 I/O models take int8; float models float32
-            return lambda: runner(images=images)
+            if fixed < 0:
+                return lambda: runner(images=images)
+            chunks = [images[i: i + fixed] for i in range(0, len(images), fixed)]
+            return lambda: [runner(images=c) for c in chunks]
 
         return make
 
@@ -143,7 +153,7 @@ def _runners(model, paths, threads):
         return lambda: session.run(None, {input_name: x})
 
     makers = {"keras_predict": keras_predict, "keras_call": keras_call, "savedmodel": savedmodel, "onnx": onnx}
-    for key, (fmt, _) in ARTIFACTS.items():
+    for key, (fmt, _, _) in ARTIFACTS.items():
         if fmt == "tflite":
             makers[key] = tflite(paths[key])
     return makers
@@ -151,7 +161,7 @@ def _runners(model, paths, threads):
 
 def _artifact_figures(report):
     """What the model card keeps of an export report."""
-    keep = ("format", "quantize", "file_size_bytes", "max_abs_diff", "mse_keras", "mse_artifact",
+    keep = ("format", "quantize", "batch_size", "file_size_bytes", "max_abs_diff", "mse_keras", "mse_artifact",
             "relative_mse_change", "criterion", "passed")
     out = {k: report[k] for k in keep}
     out["verified_on"] = f"{report['verify_data']['count']} images: {report['verify_data']['source']}"
@@ -177,10 +187,11 @@ def benchmark_model(model, images, representative, threads=None, min_repeats=20,
     threads = threads or machine()["cores"]
     with tempfile.TemporaryDirectory(prefix="aezoo-bench-", dir=workdir) as tmp:
         paths, artifacts = {}, {}
-        for key, (fmt, quantize) in ARTIFACTS.items():
+        for key, (fmt, quantize, batch_size) in ARTIFACTS.items():
             paths[key] = os.path.join(tmp, key + _SUFFIX[fmt])
             report = export(model, paths[key], format=fmt, quantize=quantize, verify_data=images,
-                            representative_data=representative if quantize == "int8" else None)
+                            representative_data=representative if quantize == "int8" else None,
+                            batch_size=batch_size)
             artifacts[key] = _artifact_figures(report)
             if progress:
                 progress.update()
@@ -282,7 +293,8 @@ def tables(results=None):
     if not results:
         return "No benchmark results yet: run `aezoo benchmark`."
     names = sorted(results)
-    timed = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_int8", "onnx")
+    timed = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_int8", "tflite_fp32_b1",
+             "tflite_int8_b1", "onnx")
     head = "| model | " + " | ".join(f"`{t}`" for t in timed) + " |\n|---|" + "---|" * len(timed)
 
     def by_batch(n, pick):  # the smallest batch gives latency, the largest throughput

@@ -129,7 +129,7 @@ def cmd_export(args):
         representative = aezoo.datasets.load_numpy(dataset, "train", limit=512)[0]
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
                     representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite,
-                    per_channel=args.per_channel)
+                    per_channel=args.per_channel, batch_size=args.batch_size)
     print(json.dumps(report, default=float))
 
 
@@ -243,6 +243,7 @@ def build_parser():
     s.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
     s.add_argument("--part", default="full", choices=["full", "encoder", "decoder"])
     s.add_argument("--int8-io", action="store_true", help="int8 inputs/outputs for --quantize int8")
+    s.add_argument("--batch-size", type=int, help="tflite: a fixed batch size (e.g. 1) instead of a dynamic batch")
     s.add_argument("--per-channel", action="store_true",
                    help="--quantize int8 with one weight scale per output channel (default: per tensor)")
     s.add_argument("--output", required=True, help="artifact path (a directory for savedmodel)")

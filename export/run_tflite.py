@@ -49,15 +49,23 @@ def reconstruct(model_path, x):
             "this script needs a full-model export (part='full') for images of this shape."
         )
     (detail,) = inputs
-    interpreter.resize_tensor_input(detail["index"], list(x.shape))  # the batch is dynamic
+    fixed = int(detail["shape_signature"][0])  # -1: a dynamic batch; else the model's fixed batch
+    batch = len(x) if fixed < 0 else fixed
+    interpreter.resize_tensor_input(detail["index"], [batch] + list(x.shape[1:]))
     interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], quantize(x, detail))
-    interpreter.invoke()
-    outputs = [d for d in interpreter.get_output_details() if list(d["shape"]) == list(x.shape)]
+    outputs = [d for d in interpreter.get_output_details() if list(d["shape"][1:]) == list(x.shape[1:])]
     if not outputs:
-        raise SystemExit(f"{model_path}: no output has the images' shape {list(x.shape)}.")
-    out = outputs[0]
-    return dequantize(interpreter.get_tensor(out["index"]), out), np.dtype(detail["dtype"]).name
+        raise SystemExit(f"{model_path}: no output has the images' shape {list(x.shape[1:])}.")
+    out, parts = outputs[0], []
+    for i in range(0, len(x), batch):  # one call, or one per fixed-size batch (the last one padded)
+        chunk = x[i: i + batch]
+        pad = batch - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+        interpreter.set_tensor(detail["index"], quantize(chunk, detail))
+        interpreter.invoke()
+        parts.append(dequantize(interpreter.get_tensor(out["index"]), out)[: batch - pad])
+    return np.concatenate(parts), np.dtype(detail["dtype"]).name
 
 
 def main(argv=None):

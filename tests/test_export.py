@@ -291,6 +291,11 @@ def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_imag
     tfl_report = export(model, tfl, format="tflite", quantize="int8", representative_data=calibration, int8_io=True)
     onx = tmp_path / "conv.onnx"
     onx_report = export(model, onx, format="onnx")
+    fixed = tmp_path / "conv_b3.tflite"  # a fixed batch of 3: 256 images = 85 calls + 1 padded
+    fixed_report = export(model, fixed, format="tflite", batch_size=3)
+    assert fixed_report["batch_size"] == 3 and fixed_report["inputs"]["images"]["shape"] == [3, 28, 28, 1]
+    assert fixed_report["max_abs_diff"] <= export_module.FP32_ATOL
+    assert "SHAPE" not in fixed_report["ops"]  # every shape is static
     images = tmp_path / "images.npy"
     np.save(images, test_images)  # the same 256 images as the default verification
 
@@ -302,7 +307,8 @@ def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_imag
     probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
     assert probe.returncode != 0 and "blocked" in probe.stderr
 
-    for script, artifact, report in (("run_tflite.py", tfl, tfl_report), ("run_onnx.py", onx, onx_report)):
+    for script, artifact, report in (("run_tflite.py", tfl, tfl_report), ("run_onnx.py", onx, onx_report),
+                                     ("run_tflite.py", fixed, fixed_report)):
         png = tmp_path / f"{script}.png"
         out = subprocess.run([sys.executable, str(REPO / "export" / script), str(artifact), str(images),
                               "--png", str(png)], env=env, cwd=tmp_path, capture_output=True, text=True,
@@ -340,6 +346,10 @@ def test_bad_arguments(models, tmp_path, calibration):
         export(model, tmp_path / "m.onnx", format="onnx", quantize="int8", representative_data=calibration)
     with pytest.raises(ExportError, match="int8"):
         export(model, target, format="tflite", int8_io=True)
+    with pytest.raises(ExportError, match="batch_size .* TFLite setting"):
+        export(model, tmp_path / "m.onnx", format="onnx", batch_size=1)
+    with pytest.raises(ExportError, match="positive integer"):
+        export(model, target, format="tflite", batch_size=0)
     with pytest.raises(ExportError, match="per_channel=True needs quantize='int8'"):
         export(model, target, format="tflite", quantize="dynamic", per_channel=True)
     with pytest.raises(ExportError, match="signature"):
