@@ -12,7 +12,7 @@ from importlib import resources
 
 import numpy as np
 
-DEFAULT_MODELS = ("conv_mnist", "denoising_mnist", "vae_mnist", "dense_fashion_mnist")
+DEFAULT_MODELS = ("conv_fashion_mnist", "denoising_fashion_mnist", "conv_vae_fashion_mnist", "conv_mnist")
 SAMPLE_KEYS = {"fashion_mnist": "fashion_mnist", "mnist_5k": "mnist", "mnist": "mnist"}
 
 
