@@ -23,7 +23,8 @@ def test_every_entry_builds_with_its_recipe(name):
     info = aezoo.info(name)
     assert info["family"] in ("dense", "conv", "denoising", "vae")
     assert info["input_shape"] == [28, 28, 1]
-    assert 0 < info["latent_dim"] < 28 * 28 // 10
+    # a compressing bottleneck (>= 10x); a denoiser's only has to be undercomplete
+    assert 0 < info["latent_dim"] < (28 * 28 if info["family"] == "denoising" else 28 * 28 // 10)
     assert info["params"] > 1000
     assert info["dataset"] == ("fashion_mnist" if "fashion" in name else "mnist_5k")
     for key in ("dataset", "optimizer", "schedule", "epochs", "batch_size", "seed", "loss", "corruption"):
