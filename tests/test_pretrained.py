@@ -31,8 +31,12 @@ def test_bundled_entry_loads_and_matches_its_card(name):
     assert m["ratio_to_pca_mse"] == pytest.approx(m["mse"] / m["pca_mse"])
 
 
-def test_manifest_names_are_registry_entries():
-    assert set(MANIFEST) <= set(aezoo.list_models())
+def test_every_registry_entry_is_published_from_its_own_recipe():
+    assert set(MANIFEST) == set(aezoo.list_models())
+    for name, record in MANIFEST.items():
+        entry = aezoo.get_entry(name)
+        assert record["overrides"] == {} and record["recipe"] == entry["recipe"], name
+        assert record["epochs_run"] == entry["recipe"]["epochs"], name
 
 
 @pytest.mark.skipif("conv_mnist" not in MANIFEST, reason="conv_mnist weights not published")
