@@ -62,7 +62,8 @@ def cmd_evaluate(args):
     from aezoo.training import write_json
 
     report = aezoo.evaluate(args.name, split=args.split, pretrained=not args.no_pretrained, weights=args.weights,
-                            data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k, pca=not args.no_pca)
+                            data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k,
+                            pca=False if args.no_pca else (args.pca_components or True))
     if args.json:
         _print_json(report)
     else:
@@ -213,6 +214,7 @@ def build_parser():
     s.add_argument("--weights", help="a .weights.h5 file instead of the pretrained weights")
     s.add_argument("--no-pretrained", action="store_true", help="evaluate a freshly initialised model")
     s.add_argument("--no-pca", action="store_true")
+    s.add_argument("--pca-components", type=int, help="PCA baseline with N components (default: the latent size)")
     s.add_argument("--data-dir")
     s.add_argument("--json", action="store_true", help="print JSON instead of the table")
     s.add_argument("--output", help="also write the JSON report here")
