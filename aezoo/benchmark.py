@@ -159,10 +159,30 @@ def _runners(model, paths, threads):
     return makers
 
 
+def _export_or_report(model, path, fmt, quantize, batch_size, images, representative):
+    """Export and verify; int8 falls back to per-channel weight scales when the
+    default per-tensor ones miss the tolerance (the report says which was used).
+    An artifact that still fails is returned as its failed report, not timed."""
+    from aezoo.errors import ExportError
+    from aezoo.export import export
+
+    options = [False, True] if quantize == "int8" else [False]
+    for per_channel in options:
+        try:
+            return export(model, path, format=fmt, quantize=quantize, verify_data=images, batch_size=batch_size,
+                          representative_data=representative if quantize == "int8" else None,
+                          per_channel=per_channel)
+        except ExportError as e:
+            if e.report is None:  # not a verification failure: a real error
+                raise
+            failed = e.report
+    return failed
+
+
 def _artifact_figures(report):
     """What the model card keeps of an export report."""
-    keep = ("format", "quantize", "batch_size", "file_size_bytes", "max_abs_diff", "mse_keras", "mse_artifact",
-            "relative_mse_change", "criterion", "passed")
+    keep = ("format", "quantize", "batch_size", "int8_weight_scales", "file_size_bytes", "max_abs_diff", "mse_keras",
+            "mse_artifact", "relative_mse_change", "criterion", "passed")
     out = {k: report[k] for k in keep}
     out["verified_on"] = f"{report['verify_data']['count']} images: {report['verify_data']['source']}"
     return out
@@ -179,8 +199,6 @@ def benchmark_model(model, images, representative, threads=None, min_repeats=20,
         representative: calibration images for int8.
         threads: threads for TFLite and onnxruntime (default: every usable core).
     """
-    from aezoo.export import export
-
     images = np.asarray(images, dtype="float32")
     if images.ndim != 4 or len(images) < max(batch_sizes):
         raise InputError(f"benchmark needs at least {max(batch_sizes)} images (N, H, W, C); got shape {images.shape}.")
@@ -189,15 +207,18 @@ def benchmark_model(model, images, representative, threads=None, min_repeats=20,
         paths, artifacts = {}, {}
         for key, (fmt, quantize, batch_size) in ARTIFACTS.items():
             paths[key] = os.path.join(tmp, key + _SUFFIX[fmt])
-            report = export(model, paths[key], format=fmt, quantize=quantize, verify_data=images,
-                            representative_data=representative if quantize == "int8" else None,
-                            batch_size=batch_size)
+            report = _export_or_report(model, paths[key], fmt, quantize, batch_size, images, representative)
             artifacts[key] = _artifact_figures(report)
+            if not report["passed"]:
+                paths.pop(key)
             if progress:
                 progress.update()
         makers = _runners(model, paths, threads)
         runtimes = {}
         for name in RUNTIMES:
+            if name in ARTIFACTS and name not in paths:  # failed its verification: not timed
+                runtimes[name] = None
+                continue
             runtimes[name] = {}
             for batch in batch_sizes:
                 fn = makers[name](images[:batch])
@@ -205,7 +226,7 @@ def benchmark_model(model, images, representative, threads=None, min_repeats=20,
                 runtimes[name][f"batch_{batch}"] = summarize(times, batch)
             if progress:
                 progress.update()
-    fp32 = artifacts["tflite_fp32"]["file_size_bytes"]
+    fp32 = artifacts["tflite_fp32"]["file_size_bytes"]  # int8 below: the artifact that passed
     return {
         "params": int(model.count_params()),
         "artifacts": artifacts,
@@ -248,19 +269,16 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
         representative = datasets.load_numpy(dataset, "train", limit=CALIBRATION_COUNT)[0]
         results[name] = benchmark_model(model, images, representative, threads=threads, min_repeats=min_repeats,
                                         min_seconds=min_seconds, progress=bar)
-        results[name]["weights_bytes"] = published[name]["bytes"]
-        results[name]["dataset"] = dataset
+        results[name].update(weights_bytes=published[name]["bytes"], dataset=dataset, machine=machine(),
+                             versions=_versions(), command=f"aezoo benchmark {name}",
+                             date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        # merged in after every entry: an interrupted run keeps what it measured
+        output = Path(output or DEFAULT_OUTPUT)
+        existing = json.loads(output.read_text()) if output.exists() else {}
+        write_json(output, dict(sorted({**existing, name: results[name]}.items())))
+        if cards:
+            write_cards({name: results[name]})
     bar.close()
-    meta = {"machine": machine(), "versions": _versions(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": "aezoo benchmark " + " ".join(names)}
-    for r in results.values():
-        r.update(meta)
-    output = Path(output or DEFAULT_OUTPUT)
-    existing = json.loads(output.read_text()) if output.exists() else {}
-    write_json(output, dict(sorted({**existing, **results}.items())))
-    if cards:
-        write_cards(results)
     return results
 
 
@@ -297,16 +315,17 @@ def tables(results=None):
              "tflite_int8_b1", "onnx")
     head = "| model | " + " | ".join(f"`{t}`" for t in timed) + " |\n|---|" + "---|" * len(timed)
 
-    def by_batch(n, pick):  # the smallest batch gives latency, the largest throughput
+    def by_batch(n, pick):  # the smallest batch gives latency, the largest throughput; None: failed verification
         runs = results[n]["runtimes"]
-        return {t: pick(runs[t].values(), key=lambda r: r["batch"]) for t in timed}
+        return {t: runs[t] and pick(runs[t].values(), key=lambda r: r["batch"]) for t in timed}
 
     small = {n: by_batch(n, min) for n in names}
     large = {n: by_batch(n, max) for n in names}
-    lat = [f"| {n} | " + " | ".join(f"{small[n][t]['median_ms']:.2f}" for t in timed) + " |" for n in names]
-    thr = [f"| {n} | " + " | ".join(f"{large[n][t]['images_per_s']:,.0f}" for t in timed) + " |" for n in names]
-    small_b = sorted({r["batch"] for n in names for r in small[n].values()})
-    large_b = sorted({r["batch"] for n in names for r in large[n].values()})
+    cell = lambda r, key, spec: "failed" if r is None else format(r[key], spec)  # noqa: E731
+    lat = [f"| {n} | " + " | ".join(cell(small[n][t], "median_ms", ".2f") for t in timed) + " |" for n in names]
+    thr = [f"| {n} | " + " | ".join(cell(large[n][t], "images_per_s", ",.0f") for t in timed) + " |" for n in names]
+    small_b = sorted({r["batch"] for n in names for r in small[n].values() if r})
+    large_b = sorted({r["batch"] for n in names for r in large[n].values() if r})
     size_head = ("| model | weights .h5 | TFLite fp32 | fp16 | dynamic | int8 | int8 / fp32 | ONNX | "
                  "fp32 max abs diff | int8 ΔMSE |\n|---|---|---|---|---|---|---|---|---|---|")
     sizes = []
@@ -317,7 +336,9 @@ def tables(results=None):
             + " | ".join(_fmt_bytes(a[k]["file_size_bytes"]) for k in ("tflite_fp32", "tflite_fp16",
                                                                      "tflite_dynamic", "tflite_int8"))
             + f" | {results[n]['int8_to_fp32_bytes']:.3f} | {_fmt_bytes(a['onnx']['file_size_bytes'])} | "
-            f"{a['tflite_fp32']['max_abs_diff']:.1e} | {a['tflite_int8']['relative_mse_change']:+.2%} |")
+            f"{a['tflite_fp32']['max_abs_diff']:.1e} | {a['tflite_int8']['relative_mse_change']:+.2%} "
+            f"({a['tflite_int8'].get('int8_weight_scales') or '-'}"
+            f"{'' if a['tflite_int8']['passed'] else ', FAILED'}) |")
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in results.values()})
     threads = sorted({str(r["settings"]["threads_tflite_onnx"]) for r in results.values()})
     return "\n".join([

@@ -778,7 +778,9 @@ def export(model, path, format="savedmodel", quantize="none", part="full", repre
             raise ExportError(
                 f"{format} export of {model.name!r} (quantize={quantize}, part={part}) failed verification on "
                 f"{len(x)} images: {'; '.join(problems)} (mse keras {figures['mse_keras']:.5g}, artifact "
-                f"{figures['mse_artifact']:.5g}). Nothing was written to {path}; the report is {failed}.",
+                f"{figures['mse_artifact']:.5g}). Nothing was written to {path}; the report is {failed}."
+                + (" Per-channel weight scales (per_channel=True, --per-channel) are more accurate."
+                   if quantize == "int8" and not per_channel else ""),
                 report=_json_safe(report),
             )
         staged_report = _write_json(report_path(path), report, work)

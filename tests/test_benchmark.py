@@ -57,6 +57,12 @@ def test_tables_and_cards_from_results(result, tmp_path):
     text = benchmark.tables(results)
     assert text.count("| tiny |") == 3
     assert f"{result['runtimes']['onnx']['batch_1']['median_ms']:.2f}" in text
+    # an artifact that failed its verification is reported, not timed
+    failed = json.loads(json.dumps(results))
+    failed["tiny"]["runtimes"]["tflite_int8"] = None
+    failed["tiny"]["artifacts"]["tflite_int8"]["passed"] = False
+    text = benchmark.tables(failed)
+    assert text.count("failed") == 2 and "FAILED" in text
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"tiny": {"file": "tiny.weights.h5"}}))
     benchmark.write_cards(results, manifest_path=manifest)

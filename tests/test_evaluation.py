@@ -37,7 +37,12 @@ def test_evaluate_conv_with_pca_baseline():
     assert report["ratio_to_pca"]["mse"] == pytest.approx(report["metrics"]["mse"] / report["pca"]["mse"])
     assert report["ratio_to_pca"]["mse"] > 1  # an untrained model is worse than PCA
     text = format_report(report)
-    assert "PCA with 8 components" in text and "model/PCA" in text
+    assert "PCA with 8 components" in text and "model/PCA-8" in text
+    # a baseline with another number of components: is a small latent as good as a bigger PCA?
+    wider = aezoo.evaluate("conv_mnist", model=model, limit=64, pca=16, progress=False)
+    assert wider["pca"]["components"] == 16 and wider["latent_dim"] == 8
+    assert wider["pca"]["mse"] < report["pca"]["mse"]
+    assert "PCA with 16 components" in format_report(wider)
 
 
 def test_evaluate_vae_and_denoiser():
