@@ -64,7 +64,6 @@ ARTIFACTS = {
 RUNTIMES = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic",
             "tflite_int8", "tflite_fp32_b1", "tflite_int8_b1", "onnx")
 BATCH_SIZES = (1, 256)
-CALIBRATION_COUNT = 512
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "pretrained" / "benchmark.json"  # beside manifest.json
 BENCH_START, BENCH_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 _SUFFIX = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
@@ -243,7 +242,7 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
     from tqdm.auto import tqdm
 
     from aezoo import datasets, registry
-    from aezoo.export import _versions
+    from aezoo.export import _versions, calibration_images
     from aezoo.training import write_json
     from aezoo.weights import manifest as load_manifest
 
@@ -266,7 +265,7 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
         dataset = registry.get_entry(name)["recipe"]["dataset"]
         model = registry.load(name)
         images = datasets.load_numpy(dataset, "test", limit=max(BATCH_SIZES))[0]
-        representative = datasets.load_numpy(dataset, "train", limit=CALIBRATION_COUNT)[0]
+        representative = calibration_images(name)
         results[name] = benchmark_model(model, images, representative, threads=threads, min_repeats=min_repeats,
                                         min_seconds=min_seconds, progress=bar)
         results[name].update(weights_bytes=published[name]["bytes"], dataset=dataset, machine=machine(),

@@ -121,13 +121,10 @@ def cmd_demo(args):
 
 def cmd_export(args):
     import aezoo
-    from aezoo.export import export
+    from aezoo.export import calibration_images, export
 
     model = aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights)
-    representative = None
-    if args.quantize == "int8":  # calibration images from the entry's own training split
-        dataset = aezoo.get_entry(args.name)["recipe"]["dataset"]
-        representative = aezoo.datasets.load_numpy(dataset, "train", limit=512)[0]
+    representative = calibration_images(args.name) if args.quantize == "int8" else None
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
                     representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite,
                     per_channel=args.per_channel, batch_size=args.batch_size)

@@ -94,6 +94,7 @@ FLOAT16_ATOL = 1e-2         # quantize="float16": max abs difference to Keras
 QUANT_REL_MSE_TOL = 0.03    # dynamic/int8: |mse_artifact / mse_keras - 1|
 VERIFY_COUNT = 256          # default number of test images for verification
 VERIFY_CHUNK = 1024         # images per call when running the models
+CALIBRATION_COUNT = 512     # int8 calibration images that the CLI and the benchmark use
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 18   # what tf2onnx 1.17 converts to
 FORBIDDEN_OP_MARKERS = ("FLEX", "CUSTOM", "RANDOM")   # substrings of op names, upper-cased
@@ -243,9 +244,8 @@ def _convert_tflite(model, staged, work, quantize, part, representative, int8_io
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         # Per-tensor weight scales by default: on the zoo's conv models per-channel
-        # scales of the wide dense projection (7*7*64 channels) add ~25% to the
-        # file and keep XNNPACK from running the int8 graph (4.7x slower at
-        # batch 1 for conv_mnist), for ~0.3 points less MSE change.
+        # scales of the wide dense projection (7*7*64 channels) make the file
+        # about a quarter bigger for ~0.3 points less MSE change (export/README.md).
         converter._experimental_disable_per_channel = not per_channel  # convolutions
         converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel
         io_type = tf.int8 if int8_io else tf.float32
@@ -345,19 +345,14 @@ def _tflite_runner(path):
     def run(signature, **inputs):
         runner = interpreter.get_signature_runner(signature)
         in_details, out_details = runner.get_input_details(), runner.get_output_details()
-        fixed = int(next(iter(in_details.values()))["shape_signature"][0])
-        if fixed < 0:  # dynamic batch: one call
-            out = runner(**{k: _quantize(v, in_details[k]) for k, v in inputs.items()})
+        def call(**batch):
+            out = runner(**{k: _quantize(v, in_details[k]) for k, v in batch.items()})
             return {k: _dequantize(v, out_details[k]) for k, v in out.items()}
-        n = len(next(iter(inputs.values())))  # a fixed batch: run in batches, padding the last one
-        parts = []
-        for i in range(0, n, fixed):
-            chunk = {k: v[i: i + fixed] for k, v in inputs.items()}
-            pad = fixed - len(next(iter(chunk.values())))
-            chunk = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) if pad else v for k, v in chunk.items()}
-            out = runner(**{k: _quantize(v, in_details[k]) for k, v in chunk.items()})
-            parts.append({k: _dequantize(v, out_details[k])[: fixed - pad] for k, v in out.items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+        fixed = int(next(iter(in_details.values()))["shape_signature"][0])
+        if fixed < 0:  # a dynamic batch: one call
+            return call(**inputs)
+        return _batched(call, inputs, fixed, pad=True)  # a fixed batch: padded batches
 
     return run
 
@@ -377,11 +372,24 @@ def _onnx_runner(path):
 _RUNNERS = {"savedmodel": _savedmodel_runner, "tflite": _tflite_runner, "onnx": _onnx_runner}
 
 
-def _chunked(run, signature, **inputs):
+def _batched(call, inputs, size, pad=False):
+    """`call(**batch)` over `inputs` in batches of `size`, outputs concatenated.
+    With `pad`, the last batch is filled up to `size` by repeating its last row
+    (for fixed-batch models) and the extra outputs are dropped."""
     n = len(next(iter(inputs.values())))
-    parts = [run(signature, **{k: v[i: i + VERIFY_CHUNK] for k, v in inputs.items()})
-             for i in range(0, n, VERIFY_CHUNK)]
+    parts = []
+    for i in range(0, n, size):
+        batch = {k: v[i: i + size] for k, v in inputs.items()}
+        short = size - len(next(iter(batch.values()))) if pad else 0
+        if short:
+            batch = {k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)]) for k, v in batch.items()}
+        out = call(**batch)
+        parts.append({k: v[: len(v) - short] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _chunked(run, signature, **inputs):
+    return _batched(lambda **batch: run(signature, **batch), inputs, VERIFY_CHUNK)
 
 
 # -- verification -----------------------------------------------------------
@@ -518,6 +526,13 @@ def _verification_images(model, verify_data):
     else:
         x = validate_images(verify_data, model.image_shape, what="verify_data")
     return np.ascontiguousarray(x, dtype="float32"), source
+
+
+def calibration_images(name, limit=CALIBRATION_COUNT):
+    """int8 calibration images for zoo entry `name`: its own training split."""
+    from aezoo import datasets, registry
+
+    return datasets.load_numpy(registry.get_entry(name)["recipe"]["dataset"], "train", limit=limit)[0]
 
 
 def _representative_samples(model, data, part):
