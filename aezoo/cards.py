@@ -58,8 +58,9 @@ def _flat_metrics(report):
     return m
 
 
-def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True):
-    """Evaluate the weights of a finished run and add them to the zoo."""
+def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, version=None):
+    """Evaluate the weights of a finished run of `name` at `version` (default:
+    the run's own version) and add them to the zoo as that version."""
     from aezoo import evaluation, registry
     from aezoo.training import save_weights_atomic, write_json
     from aezoo.weights import load_into, sha256
@@ -70,18 +71,21 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True):
     if not weights.exists() or not train_metrics.exists():
         raise WeightsError(f"{run_dir} is not a finished run of {name}: expected {weights.name} and train_metrics.json.")
     run = json.loads(train_metrics.read_text())
-    entry = registry.get_entry(name)
+    version = registry.check_version(name, version if version is not None else run.get("version", 1))
+    entry = registry.get_entry(name, version)
     if run.get("config_overrides") or run["data"].get("dataset") != entry["recipe"]["dataset"] \
-            or run["data"].get("train_examples") is None:
-        raise WeightsError(f"{run_dir} changed the architecture or the data; only runs of the registry's recipe publish.")
-    model = load_into(registry.build(name), weights)
-    report = evaluation.evaluate(name, model=model, iwae_k=iwae_k, progress=progress)
+            or run["data"].get("train_examples") is None or run.get("config", entry["config"]) != entry["config"]:
+        raise WeightsError(f"{run_dir} changed the architecture or the data; only runs of the registry's recipe "
+                           f"(version {version}) publish.")
+    model = load_into(registry.build(name, version), weights)
+    report = evaluation.evaluate(name, model=model, iwae_k=iwae_k, progress=progress, version=version)
     target_dir = Path(pretrained_dir or PRETRAINED_DIR)
-    target = target_dir / weights.name
+    target = target_dir / weights_file(name, version)
     save_weights_atomic(model, target)  # from the uncompiled model: no optimizer state in the file
     os.chmod(target, 0o644)
     dataset = entry["recipe"]["dataset"]
     record = {
+        "version": version,
         "file": target.name,
         "sha256": sha256(target),
         "bytes": target.stat().st_size,
@@ -104,13 +108,21 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True):
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "license": "Apache-2.0",
         "dataset_license": DATASET_LICENSES[dataset],
-        "reproduce": f"aezoo train {name} && aezoo evaluate {name} --weights runs/{name}/{name}.weights.h5",
+        "reproduce": (f"aezoo train {name} --version {version} && aezoo evaluate {name} --version {version} "
+                      f"--weights runs/{name}/{name}.weights.h5"),
     }
     manifest_path = target_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    manifest[name] = record
-    write_json(manifest_path, dict(sorted(manifest.items())))
+    manifest.setdefault(name, {})[str(version)] = record
+    write_json(manifest_path, {n: dict(sorted(v.items(), key=lambda kv: int(kv[0])))
+                               for n, v in sorted(manifest.items())})
     return record
+
+
+def weights_file(name, version):
+    """The weights file of `name` at `version`: NAME.weights.h5 for version 1
+    (its name since before versions), NAME.vN.weights.h5 after."""
+    return f"{name}.weights.h5" if int(version) == 1 else f"{name}.v{int(version)}.weights.h5"
 
 
 def results_table(manifest=None):
@@ -118,8 +130,8 @@ def results_table(manifest=None):
     from aezoo.weights import manifest as load_manifest
 
     manifest = load_manifest() if manifest is None else manifest
-    head = ("| model | data (test split) | latent | params | MSE | PCA MSE | ratio | PSNR dB | SSIM | extra |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| model | v | data (test split) | latent | params | MSE | PCA MSE | ratio | PSNR dB | SSIM | extra |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name, r in sorted(manifest.items()):
         m = r["metrics"]
@@ -130,7 +142,7 @@ def results_table(manifest=None):
             extra.append(f"ELBO {m['elbo']:.1f}")
         if "iwae_nll" in m:
             extra.append(f"NLL(k={m['iwae_k']}) {m['iwae_nll']:.1f} nats")
-        rows.append(f"| {name} | {r['dataset']} | {r['config']['latent_dim']} | {r['params']:,} | {m['mse']:.5f} | "
+        rows.append(f"| {name} | {r.get('version', 1)} | {r['dataset']} | {r['config']['latent_dim']} | {r['params']:,} | {m['mse']:.5f} | "
                     f"{m['pca_mse']:.5f} | {m['ratio_to_pca_mse']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} | "
                     f"{'; '.join(extra)} |")
     note = ("\nGenerated by `aezoo results` from `pretrained/manifest.json`; every number was measured by "

@@ -43,7 +43,7 @@ def cmd_list(args):
 def cmd_info(args):
     import aezoo
 
-    _print_json(aezoo.info(args.name))
+    _print_json(aezoo.info(args.name, version=args.version))
 
 
 def cmd_train(args):
@@ -52,7 +52,8 @@ def cmd_train(args):
 
     overrides = recipes.parse_overrides(args.set)
     _, summary = aezoo.train(args.name, output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size,
-                             overrides=overrides, data_dir=args.data_dir, limit=args.limit, strategy=args.strategy)
+                             overrides=overrides, data_dir=args.data_dir, limit=args.limit, strategy=args.strategy,
+                             version=args.version)
     print(json.dumps({k: summary[k] for k in ("name", "epochs_run", "seconds", "final", "weights")}, default=float))
 
 
@@ -63,7 +64,7 @@ def cmd_evaluate(args):
 
     report = aezoo.evaluate(args.name, split=args.split, pretrained=not args.no_pretrained, weights=args.weights,
                             data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k,
-                            pca=False if args.no_pca else (args.pca_components or True))
+                            pca=False if args.no_pca else (args.pca_components or True), version=args.version)
     if args.json:
         _print_json(report)
     else:
@@ -75,7 +76,7 @@ def cmd_evaluate(args):
 def _load_for_pictures(args):
     import aezoo
 
-    return aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights)
+    return aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights, version=args.version)
 
 
 def cmd_reconstruct(args):
@@ -123,7 +124,7 @@ def cmd_export(args):
     import aezoo
     from aezoo.export import calibration_images, export
 
-    model = aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights)
+    model = aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights, version=args.version)
     representative = calibration_images(args.name) if args.quantize == "int8" else None
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
                     representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite,
@@ -142,7 +143,7 @@ def cmd_benchmark(args):
 def cmd_publish(args):
     from aezoo.cards import publish
 
-    record = publish(args.name, args.run_dir, iwae_k=args.iwae_k)
+    record = publish(args.name, args.run_dir, iwae_k=args.iwae_k, version=args.version)
     print(json.dumps({"name": args.name, "sha256": record["sha256"], "metrics": record["metrics"]}, default=float))
 
 
@@ -162,7 +163,7 @@ def cmd_verify(args):
     results = weights.verify(args.names or None)
     for r in results:
         status = "ok" if r["sha256_ok"] and r["loaded"] else f"FAILED: {r['error']}"
-        print(f"{r['name']:26s} {status}")
+        print(f"{r['name']:26s} v{r['version'] or '-'}  {status}")
     missing = [n for n in __import__("aezoo").list_models() if n not in weights.manifest()]
     if missing and not args.names:
         print(f"no pretrained weights yet: {', '.join(missing)}")
@@ -190,10 +191,12 @@ def build_parser():
 
     s = sub.add_parser("info", help="a model's family, config, recipe, metrics (JSON)")
     s.add_argument("name")
+    s.add_argument("--version", type=int, help="which version (default: the newest published)")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("train", help="train a model with its recipe")
     s.add_argument("name")
+    s.add_argument("--version", type=int, help="which version's recipe (default: the newest published)")
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", type=int)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. optimizer.learning_rate=3e-4")
@@ -205,6 +208,7 @@ def build_parser():
 
     s = sub.add_parser("evaluate", help="test-split metrics beside a PCA baseline")
     s.add_argument("name")
+    s.add_argument("--version", type=int, help="which version (default: the newest published)")
     s.add_argument("--split", default="test", choices=["train", "validation", "test"])
     s.add_argument("--limit", type=int)
     s.add_argument("--iwae-k", type=int, default=64, help="importance samples for the VAE NLL (0: skip)")
@@ -221,6 +225,7 @@ def build_parser():
                                     ("sample", "PNG grid of VAE samples", "samples.png")):
         s = sub.add_parser(verb, help=helptext)
         s.add_argument("name")
+        s.add_argument("--version", type=int, help="which version (default: the newest published)")
         s.add_argument("--output", default=default)
         s.add_argument("--n", type=int, default=16 if verb == "reconstruct" else 64)
         s.add_argument("--weights")
@@ -238,6 +243,7 @@ def build_parser():
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified against Keras")
     s.add_argument("name")
+    s.add_argument("--version", type=int, help="which version (default: the newest published)")
     s.add_argument("--format", required=True, choices=["savedmodel", "tflite", "onnx"])
     s.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
     s.add_argument("--part", default="full", choices=["full", "encoder", "decoder"])
@@ -263,6 +269,7 @@ def build_parser():
     s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")
     s.add_argument("name")
     s.add_argument("--run-dir", required=True)
+    s.add_argument("--version", type=int, help="publish as this version (default: the run's version)")
     s.add_argument("--iwae-k", type=int, default=64)
     s.set_defaults(func=cmd_publish)
 

@@ -75,7 +75,7 @@ def _predict(model, x, batch_size):
 
 
 def evaluate(name, split="test", pretrained=True, weights=None, model=None, data=None, data_dir=None,
-             limit=None, batch_size=256, iwae_k=64, pca=True, seed=0, progress=True):
+             limit=None, batch_size=256, iwae_k=64, pca=True, seed=0, progress=True, version=None):
     """Evaluate zoo entry `name` (its pretrained weights by default).
 
     Args:
@@ -89,6 +89,7 @@ def evaluate(name, split="test", pretrained=True, weights=None, model=None, data
         pca: also fit and score the PCA baseline: True for as many components
             as the latent size, an int for that many (e.g. 64 to ask whether a
             16-d model beats a 64-component PCA), False for none.
+        version: which version of the entry (default: the newest published).
 
     Returns:
         A JSON-ready dict; see `format_report` for a table.
@@ -97,10 +98,10 @@ def evaluate(name, split="test", pretrained=True, weights=None, model=None, data
         >>> report = aezoo.evaluate("conv_mnist", limit=500)
         >>> report["metrics"]["mse"], report["ratio_to_pca"]["mse"]
     """
-    entry = get_entry(name)
+    entry = get_entry(name, version)
     recipe = entry["recipe"]
     if model is None:
-        model = load(name, pretrained=pretrained, weights=weights)
+        model = load(name, pretrained=pretrained, weights=weights, version=entry["version"])
     elif not isinstance(model, Autoencoder):
         raise InputError(f"model must be an aezoo Autoencoder; got {type(model).__name__}.")
     if data is None:
@@ -117,7 +118,7 @@ def evaluate(name, split="test", pretrained=True, weights=None, model=None, data
         steps += ["elbo"] + (["iwae"] if iwae_k else [])
     bar = _progress(steps, progress, name)
 
-    report = {"name": name, "family": entry["family"], "weights": _weights_desc(name, pretrained, weights, model),
+    report = {"name": name, "version": entry["version"], "family": entry["family"], "weights": _weights_desc(name, pretrained, weights, model),
               "data": data_desc, "latent_dim": model.latent_dim, "params": int(model.count_params())}
     recon = _predict(model, x, batch_size)
     report["metrics"] = image_metrics(x, recon)

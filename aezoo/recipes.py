@@ -9,6 +9,7 @@ A recipe is a plain dict (stored in the registry next to the model config):
     epochs, batch_size, seed
     loss           "mse" | "bce" | "elbo" (VAEs)
     corruption     null, or {"noise": ..., "level": ...} for denoisers
+    kl_warmup_epochs  VAEs: epochs of linear KL warm-up (0 = none)
 
 Overrides are "dotted.key=value" strings (value parsed as JSON, else a string):
 ``epochs=3``, ``optimizer.learning_rate=3e-4``, ``corruption.level=0.3``.
@@ -34,6 +35,7 @@ DEFAULT = {
     "seed": 1234,
     "loss": "mse",
     "corruption": None,
+    "kl_warmup_epochs": 0,
 }
 
 
@@ -98,6 +100,9 @@ def validate(recipe, family=None):
     _number(out, "epochs", int, 1)
     _number(out, "batch_size", int, 1)
     _number(out, "seed", int, 0)
+    _number(out, "kl_warmup_epochs", int, 0)
+    if out["kl_warmup_epochs"] and family is not None and family != "vae":
+        raise RecipeError(f"recipe kl_warmup_epochs applies to VAEs, not {family!r}.")
     corruption = out["corruption"]
     if corruption is not None:
         if family is not None and family != "denoising":

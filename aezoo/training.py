@@ -113,6 +113,28 @@ def make_loss(recipe):
             "elbo": None}[recipe["loss"]]
 
 
+class KLWarmup(keras.callbacks.Callback):
+    """Linear KL warm-up for VAEs (Bowman et al. 2016; Sonderby et al. 2016):
+    in epoch e (from 0) of a `epochs`-epoch warm-up the KL term is weighted by
+    (e + 1) / (epochs + 1), then by 1. The weight is a Python float on the model
+    (`kl_scale`), so the train function is rebuilt when it changes (once per
+    warm-up epoch); it is derived from the epoch index, so a resumed run
+    continues the schedule where it stopped."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        scale = min(1.0, (epoch + 1) / (self.epochs + 1))
+        if scale != self.model.kl_scale:
+            self.model.kl_scale = scale
+            self.model.make_train_function(force=True)
+
+    def on_train_end(self, logs=None):
+        self.model.kl_scale = 1.0
+
+
 def _strategy_scope(strategy):
     """A context manager for the chosen scale-out engine."""
     import contextlib
@@ -156,7 +178,7 @@ def _as_images(data, input_shape, what):
 
 def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, data=None,
           validation_data=None, data_dir=None, limit=None, strategy=None, verbose="auto",
-          config_overrides=None, callbacks=None):
+          config_overrides=None, callbacks=None, version=None):
     """Train zoo entry `name` with its recipe; returns (model, summary dict).
 
     Args:
@@ -172,6 +194,8 @@ def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, d
         strategy: "none", "mirrored", "multi_worker" (TF) or "data_parallel" (JAX).
         config_overrides: change the architecture (e.g. {"latent_dim": 16}).
         callbacks: extra Keras callbacks.
+        version: which version's config and recipe (default: the newest
+            published; see `aezoo.registry.versions`).
 
     Example:
         >>> model, summary = aezoo.train("conv_mnist", epochs=2)
@@ -180,7 +204,7 @@ def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, d
     """
     import tensorflow as tf
 
-    entry = get_entry(name)
+    entry = get_entry(name, version)
     family = entry["family"]
     overrides = dict(overrides or {})
     if epochs is not None:
@@ -231,6 +255,7 @@ def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, d
     monitor = "val_loss" if val_ds is not None else "loss"
     callbacks = list(callbacks or []) + [
         keras.callbacks.BackupAndRestore(backup_dir=str(out / "backup")),
+        *([KLWarmup(recipe["kl_warmup_epochs"])] if recipe.get("kl_warmup_epochs") else []),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), monitor=monitor,
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
@@ -250,6 +275,7 @@ def train(name, output_dir=None, epochs=None, batch_size=None, overrides=None, d
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items() if k != "learning_rate"}
     summary = {
         "name": name,
+        "version": entry["version"],
         "family": family,
         "config": config,
         "recipe": recipe,

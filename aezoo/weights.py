@@ -73,9 +73,37 @@ _FALLBACK_DIR = None       # per-process temporary directory used when the cache
 # --------------------------------------------------------------------------- manifest
 
 
-def manifest():
-    """name -> record, from pretrained/manifest.json (package data)."""
+def records():
+    """name -> {version (str) -> record}, from pretrained/manifest.json (package data).
+
+    A record written before versions existed ({"file": ...} directly under
+    the name) reads as version 1.
+    """
+    return {name: ({"1": entry} if "file" in entry else entry) for name, entry in _raw_manifest().items()}
+
+
+def _raw_manifest():
     return json.loads(_bundle_dir().joinpath("manifest.json").read_text())
+
+
+def published_versions(name):
+    """The versions of `name` that have pretrained weights, oldest first."""
+    return sorted(int(v) for v in records().get(name, {}))
+
+
+def record(name, version=None):
+    """The card of `name` at `version` (None: the newest published), or None."""
+    versions = records().get(name) or {}
+    if not versions:
+        return None
+    key = str(max(map(int, versions)) if version is None else int(version))
+    found = versions.get(key)
+    return None if found is None else {**found, "version": int(key)}
+
+
+def manifest():
+    """name -> the card of its newest published version (what `aezoo.load(name)` gives)."""
+    return {name: record(name) for name in records()}
 
 
 def _bundle_dir():
@@ -83,20 +111,23 @@ def _bundle_dir():
     return resources.files("aezoo.pretrained")
 
 
-def _record(name):
-    record = manifest().get(name)
-    if record is None:
+def _record(name, version=None):
+    found = record(name, version)
+    if found is None:
+        which = f"{name!r}" if version is None else f"{name!r} version {version}"
         raise WeightsError(
-            f"no pretrained weights for {name!r} yet; use aezoo.load({name!r}, pretrained=False) "
+            f"no pretrained weights for {which} yet; use aezoo.load({name!r}, pretrained=False) "
             f"for a fresh model, or train them with: aezoo train {name}"
+            + ("" if version is None else f" --version {version}")
         )
-    file = record.get("file")
+    record_ = found
+    file = record_.get("file")
     if (not isinstance(file, str) or not file.endswith(SUFFIX) or os.path.basename(file) != file
             or "\\" in file or file.startswith(".")):
         raise WeightsError(f"manifest entry {name!r} has a bad file name {file!r}; expected NAME{SUFFIX}.")
-    if not isinstance(record.get("sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]):
+    if not isinstance(record_.get("sha256"), str) or not re.fullmatch(r"[0-9a-f]{64}", record_["sha256"]):
         raise WeightsError(f"manifest entry {name!r} has no valid sha256 (64 lowercase hex digits).")
-    return record
+    return record_
 
 
 # --------------------------------------------------------------------------- settings
@@ -401,13 +432,14 @@ def _resolve_local(name, record):
     return None, looked
 
 
-def resolve(name):
-    """Local path of verified pretrained weights for zoo entry `name`.
+def resolve(name, version=None):
+    """Local path of verified pretrained weights for zoo entry `name` at
+    `version` (default: the newest published).
 
     Looks in the cache, then the bundled package data, then downloads from
     the mirrors (unless AEZOO_OFFLINE). Raises WeightsError when none works.
     """
-    record = _record(name)
+    record = _record(name, version)
     path, looked = _resolve_local(name, record)
     if path is not None:
         return path
@@ -468,7 +500,7 @@ def _fetch_url(url, expected=None):
         raise WeightsError(f"the URL {url} must name a '{SUFFIX}' file (Keras 3 weights).")
     expected_bytes = None
     if expected is None:
-        for record in manifest().values():
+        for record in (r for versions in records().values() for r in versions.values()):
             if isinstance(record, dict) and record.get("file") == filename:
                 expected, expected_bytes = record.get("sha256"), record.get("bytes")
                 break
@@ -525,12 +557,12 @@ def download_all(directory, names=None):
         weights_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise WeightsError(f"cannot create {weights_dir}: {e}") from e
-    table = manifest()
+    table = records()
     names = list(table) if names is None else list(names)
     paths, failures = [], []
-    for name in names:
+    for name, version in ((n, int(v)) for n in names for v in (table.get(n) or {None: None})):
         try:
-            record = _record(name)
+            record = _record(name, version)
             dest = weights_dir / record["file"]
             if dest.is_file() and _check(dest, record) is None:
                 paths.append(dest)
@@ -548,14 +580,14 @@ def download_all(directory, names=None):
                 _download(urls, dest, record["sha256"], record.get("bytes"),
                           what=f"pretrained weights for {name!r} ({record['file']})")
             paths.append(dest)
-        except (WeightsError, OSError) as e:
+        except (WeightsError, OSError, TypeError) as e:
             failures.append(f"{name}: {e}")
     manifest_path = directory / "manifest.json"
     tmp = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".manifest.json.", suffix=".part",
                                       delete=False)
     try:
         with tmp:
-            json.dump(table, tmp, indent=2, sort_keys=True)
+            json.dump(_raw_manifest(), tmp, indent=2, sort_keys=True)
             tmp.write("\n")
         os.replace(tmp.name, manifest_path)
     except BaseException:
@@ -569,27 +601,28 @@ def download_all(directory, names=None):
 
 
 def verify(names=None):
-    """Resolve, hash-check, build and load every manifest entry (or `names`).
+    """Resolve, hash-check, build and load every published version of every
+    manifest entry (or of `names`).
 
-    Returns one dict per entry: {name, file, path, sha256_ok, loaded, error};
-    failures are reported, not raised.
+    Returns one dict per (entry, version): {name, version, file, path,
+    sha256_ok, loaded, error}; failures are reported, not raised.
     """
     from aezoo import registry
 
-    table = manifest()
+    table = records()
     names = list(table) if names is None else list(names)
     report = []
-    for name in names:
-        row = {"name": name, "file": (table.get(name) or {}).get("file"), "path": None,
+    for name, version in ((n, v) for n in names for v in (sorted(map(int, table.get(n) or {})) or [None])):
+        row = {"name": name, "version": version, "file": (record(name, version) or {}).get("file"), "path": None,
                "sha256_ok": False, "loaded": False, "error": None}
         try:
-            record = _record(name)
-            path = resolve(name)
+            record_ = _record(name, version)
+            path = resolve(name, version)
             row["path"] = str(path)
-            row["sha256_ok"] = sha256(path) == record["sha256"]
+            row["sha256_ok"] = sha256(path) == record_["sha256"]
             if not row["sha256_ok"]:
                 raise WeightsError(f"{path}: sha256 does not match the manifest.")
-            load_into(registry.build(name), path)
+            load_into(registry.build(name, version), path)
             row["loaded"] = True
         except Exception as e:  # report every failure, keep going
             row["error"] = f"{type(e).__name__}: {e}"

@@ -20,7 +20,7 @@ def test_list_and_info(capsys):
     assert "conv_mnist" in names
     assert main(["info", "conv_vae_mnist"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["family"] == "vae" and info["config"]["encoder_type"] == "conv"
+    assert info["family"] == "vae" and info["config"].get("body", info["config"].get("encoder_type")) == "conv"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -137,7 +137,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("AEZOO_TIMEOUT", "5")
     monkeypatch.setattr(weights, "RETRY_BACKOFF", 0.01)
     monkeypatch.setattr(weights, "_FALLBACK_DIR", None)
-    monkeypatch.setattr(weights, "manifest", lambda: table)
+    monkeypatch.setattr(weights, "_raw_manifest", lambda: table)
     monkeypatch.setattr(weights, "_bundle_dir", lambda: bundle)
     return type("Env", (), {"home": home, "cache": home / "weights", "bundle": bundle, "table": table,
                             "tmp": tmp_path})
@@ -328,7 +328,7 @@ WORKER = textwrap.dedent("""
     sys.modules["aezoo"] = pkg
     import aezoo.weights as w
     table = json.loads(os.environ["TEST_MANIFEST"])
-    w.manifest = lambda: table
+    w._raw_manifest = lambda: table
     w._bundle_dir = lambda: Path(sys.argv[2])
     print(w.resolve("blob"))
 """)

@@ -5,11 +5,11 @@ from keras import layers, ops
 
 from aezoo.errors import InputError
 from aezoo.models.base import PACKAGE, Autoencoder
-from aezoo.models.conv import ConvAutoencoder
-from aezoo.models.dense import DenseAutoencoder
+from aezoo.models.blocks import body_config as check_body_config, build_body, build_unet, check_norm
 
 NOISE_KINDS = ("gaussian", "masking", "salt_and_pepper")
-BODIES = {"dense": DenseAutoencoder, "conv": ConvAutoencoder}
+BODIES = ("dense", "conv", "resnet", "unet")
+UNET_KEYS = ("widths", "blocks", "activation", "norm", "residual_output")
 
 
 def corrupt(x, kind, level, seed):
@@ -62,16 +62,27 @@ class Corruption(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DenoisingAutoencoder(Autoencoder):
-    """A dense or conv autoencoder trained to undo corruption.
+    """An autoencoder trained to undo corruption.
 
     Corruption is applied inside `call(x, training=True)`, so plain
-    `model.fit(clean)` trains a denoiser; at inference the model is a
-    plain autoencoder and `denoise(noisy)` cleans images.
+    `model.fit(clean)` trains a denoiser; at inference `denoise(noisy)`
+    cleans images.
+
+    Bodies: "dense", "conv" and "resnet" go through a latent vector of
+    `latent_dim` numbers, like the other families. "unet" is fully
+    convolutional (a small U-Net with a skip at every resolution, no vector
+    bottleneck): judged on PSNR, not on compression. Its `encode` gives the
+    average-pooled deepest feature map (`latent_dim` must equal the last
+    width), and it has no `decode`: its output is not a function of a vector.
 
     Args:
         input_shape, latent_dim: as for every autoencoder.
-        body: "dense" or "conv".
-        body_config: keyword arguments of the body family (e.g. filters).
+        body: "dense", "conv", "resnet" or "unet".
+        body_config: keyword arguments of the body (see `aezoo.models.blocks`):
+            dense: hidden, activation; conv: filters, kernel_size,
+            convs_per_stage, activation; resnet: widths, blocks, activation,
+            norm; unet: widths, blocks, activation, norm, residual_output
+            (predict the noise and subtract it, as DnCNN does).
         noise: "gaussian", "masking" or "salt_and_pepper".
         noise_level: std-dev (gaussian) or probability (the others).
         seed: seed of the training noise.
@@ -92,15 +103,42 @@ class DenoisingAutoencoder(Autoencoder):
         self.body_config = dict(body_config or {})
         self.noise, self.noise_level = check_noise(noise, noise_level)
         self.seed = seed
-        template = BODIES[body](self.image_shape, self.latent_dim, **self.body_config)
-        self.encoder, self.decoder = template.encoder, template.decoder
+        if body == "unet":
+            unknown = set(self.body_config) - set(UNET_KEYS)
+            if unknown:
+                raise InputError(f"body 'unet' takes {', '.join(UNET_KEYS)}; got unknown key(s) {sorted(unknown)}.")
+            options = {"widths": (32, 64, 128), "blocks": (1, 1, 1), "activation": "silu", "norm": "batch",
+                       "residual_output": True, **self.body_config}
+            check_norm(options["norm"])
+            if int(options["widths"][-1]) != self.latent_dim:
+                raise InputError(
+                    f"a U-Net denoiser's features are its deepest map, average-pooled: latent_dim must equal the "
+                    f"last width {options['widths'][-1]}; got latent_dim={self.latent_dim}."
+                )
+            self.network, self.encoder = build_unet(self.image_shape, **options)
+            self.decoder = None
+        else:
+            options = {"activation": "relu", **check_body_config(body, self.body_config)}
+            self.network = None
+            self.encoder, self.decoder = build_body(body, self.image_shape, self.latent_dim, self.latent_dim,
+                                                    **options)
         self.corruption = Corruption(self.noise, self.noise_level, seed, name="corruption")
         self.build((None,) + self.image_shape)
 
     def call(self, x, training=False):
         self._check_symbolic(x)
         x = self.corruption(x, training=training)
+        if self.network is not None:
+            return self.network(x, training=training)
         return self.decoder(self.encoder(x, training=training), training=training)
+
+    def decode(self, z):
+        if self.network is not None:
+            raise InputError(
+                "a U-Net denoiser has no decoder: its skip connections carry the image, so its output is not "
+                "a function of a latent vector. Use denoise(noisy) or reconstruct(x)."
+            )
+        return super().decode(z)
 
     def denoise(self, x):
         """Reconstruct clean images from noisy ones (same as `reconstruct`)."""

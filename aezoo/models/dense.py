@@ -1,41 +1,11 @@
 """Dense (fully connected) autoencoder."""
 
-import math
-
 import keras
-from keras import layers
 
-from aezoo.errors import InputError
 from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.models.blocks import build_dense_decoder, build_dense_encoder, check_hidden
 
-
-def build_dense_encoder(input_shape, hidden, activation, outputs, name="encoder"):
-    """Flatten -> Dense(hidden...) -> Dense(outputs), as a built Sequential."""
-    model = keras.Sequential(name=name)
-    model.add(keras.Input(shape=tuple(input_shape)))
-    model.add(layers.Flatten())
-    for i, units in enumerate(hidden):
-        model.add(layers.Dense(units, activation=activation, name=f"dense_{i}"))
-    model.add(layers.Dense(outputs, name="latent"))
-    return model
-
-
-def build_dense_decoder(input_shape, hidden, activation, latent_dim, output_activation, name="decoder"):
-    """Dense(reversed hidden...) -> Dense(prod(input_shape)) -> Reshape."""
-    model = keras.Sequential(name=name)
-    model.add(keras.Input(shape=(latent_dim,)))
-    for i, units in enumerate(reversed(hidden)):
-        model.add(layers.Dense(units, activation=activation, name=f"dense_{i}"))
-    model.add(layers.Dense(math.prod(input_shape), activation=output_activation, name="pixels"))
-    model.add(layers.Reshape(tuple(input_shape)))
-    return model
-
-
-def check_hidden(hidden):
-    hidden = [int(h) for h in hidden]
-    if any(h <= 0 for h in hidden):
-        raise InputError(f"hidden sizes must be positive integers; got {hidden}.")
-    return hidden
+__all__ = ["DenseAutoencoder", "build_dense_encoder", "build_dense_decoder", "check_hidden"]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

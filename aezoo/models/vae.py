@@ -14,8 +14,7 @@ from keras import ops
 
 from aezoo.errors import BackendError, InputError
 from aezoo.models.base import PACKAGE, Autoencoder
-from aezoo.models.conv import build_conv_decoder, build_conv_encoder, check_conv_shape
-from aezoo.models.dense import build_dense_decoder, build_dense_encoder, check_hidden
+from aezoo.models.blocks import BODIES, build_body, check_conv_shape, check_hidden, check_levels
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _EPS = 1e-6
@@ -46,11 +45,18 @@ class VariationalAutoencoder(Autoencoder):
 
     Args:
         input_shape, latent_dim: as for every autoencoder.
-        encoder_type: "dense" or "conv" (the decoder mirrors it).
+        body: "dense", "conv" or "resnet" (the decoder mirrors the encoder);
+            `encoder_type` is accepted as its old name.
         hidden: hidden sizes (dense).
         filters, kernel_size: stride-2 stages (conv).
+        widths, blocks, norm: resolution levels, residual blocks per level and
+            normalisation (resnet; see `aezoo.models.blocks`).
         activation: hidden activation.
         beta: weight of the KL term (1 = the ELBO).
+        free_bits: nats per latent dimension below which the KL of that
+            dimension is not penalised in training (Kingma et al. 2016, IAF,
+            section 3 "free bits"; 0 = off). The reported `kl_loss`, `elbo`
+            and IWAE figures always use the true KL.
         likelihood: "bernoulli" (pixels as probabilities) or "gaussian"
             with fixed standard deviation `gaussian_sigma`.
         seed: seed of the sampling noise.
@@ -66,55 +72,60 @@ class VariationalAutoencoder(Autoencoder):
 
     family = "vae"
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, encoder_type="dense",
-                 hidden=(512, 256), filters=(32, 64), kernel_size=3, activation="relu",
-                 beta=1.0, likelihood="bernoulli", gaussian_sigma=0.1, seed=None, **kwargs):
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=16, body="dense",
+                 hidden=(512, 256), filters=(32, 64), kernel_size=3, widths=(32, 64, 128), blocks=(0, 1, 1),
+                 norm="batch", activation="relu", beta=1.0, likelihood="bernoulli", gaussian_sigma=0.1,
+                 free_bits=0.0, seed=None, encoder_type=None, **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
+        if encoder_type is not None:  # the v1 name of `body`
+            body = encoder_type
         if likelihood not in LIKELIHOODS:
             raise InputError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}.")
         if float(beta) < 0:
             raise InputError(f"beta must be >= 0; got {beta}.")
         if float(gaussian_sigma) <= 0:
             raise InputError(f"gaussian_sigma must be > 0; got {gaussian_sigma}.")
-        self.encoder_type = encoder_type
-        self.hidden = check_hidden(hidden)
-        self.filters = [int(f) for f in filters]
-        self.kernel_size = int(kernel_size)
+        if float(free_bits) < 0:
+            raise InputError(f"free_bits must be >= 0 nats per latent dimension; got {free_bits}.")
+        if body not in BODIES:
+            raise InputError(f"unknown body {body!r}; expected one of {', '.join(BODIES)}.")
+        self.body = body
         self.activation = activation
         self.beta = float(beta)
+        self.free_bits = float(free_bits)
+        self.kl_scale = 1.0  # training-time KL weight on top of beta (KL warm-up sets it; see aezoo.training)
         self.likelihood_name = likelihood
         self.gaussian_sigma = float(gaussian_sigma)
         self.seed = seed
-        two = 2 * self.latent_dim
-        if encoder_type == "dense":
-            self.encoder = build_dense_encoder(self.image_shape, self.hidden, activation, two)
-            self.decoder = build_dense_decoder(self.image_shape, self.hidden, activation, self.latent_dim, "sigmoid")
-        elif encoder_type == "conv":
-            check_conv_shape(self.image_shape, self.filters)
-            self.encoder = build_conv_encoder(self.image_shape, self.filters, self.kernel_size, activation, two)
-            self.decoder = build_conv_decoder(
-                self.image_shape, self.filters, self.kernel_size, activation, self.latent_dim, "sigmoid"
-            )
+        if body == "dense":
+            self.hidden = check_hidden(hidden)
+            options = dict(hidden=self.hidden)
+        elif body == "conv":
+            self.filters, _ = check_conv_shape(self.image_shape, filters)
+            self.kernel_size = int(kernel_size)
+            options = dict(filters=self.filters, kernel_size=self.kernel_size)
         else:
-            raise InputError(f"unknown encoder_type {encoder_type!r}; expected 'dense' or 'conv'.")
+            self.widths, self.blocks, _ = check_levels(self.image_shape, widths, blocks)
+            self.norm = norm
+            options = dict(widths=self.widths, blocks=self.blocks, norm=norm)
+        self.encoder, self.decoder = build_body(body, self.image_shape, 2 * self.latent_dim, self.latent_dim,
+                                                "sigmoid", activation=activation, **options)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.build((None,) + self.image_shape)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "encoder_type": self.encoder_type,
-            "hidden": list(self.hidden),
-            "filters": list(self.filters),
-            "kernel_size": self.kernel_size,
-            "activation": self.activation,
-            "beta": self.beta,
-            "likelihood": self.likelihood_name,
-            "gaussian_sigma": self.gaussian_sigma,
-            "seed": self.seed,
-        }
+        config = {**super().get_config(), "body": self.body}
+        if self.body == "dense":
+            config["hidden"] = list(self.hidden)
+        elif self.body == "conv":
+            config.update(filters=list(self.filters), kernel_size=self.kernel_size)
+        else:
+            config.update(widths=list(self.widths), blocks=list(self.blocks), norm=self.norm)
+        config.update(activation=self.activation, beta=self.beta, likelihood=self.likelihood_name,
+                      gaussian_sigma=self.gaussian_sigma, free_bits=self.free_bits, seed=self.seed)
+        return config
 
     # -- the pieces of the ELBO (keras.ops, every backend) ----------------
     def posterior_params(self, x, training=False):
@@ -146,19 +157,33 @@ class VariationalAutoencoder(Autoencoder):
         self._check_symbolic(x)
         mean, log_var = self.posterior_params(x, training=training)
         z = self.reparameterize(mean, log_var) if training else mean
-        self.add_loss(ops.mean(self.kl_divergence(mean, log_var)))
+        self._last_kl = self.kl_per_dimension(mean, log_var)  # (batch, latent_dim), for compute_loss
+        self.add_loss(ops.mean(ops.sum(self._last_kl, axis=-1)))
         return self.decoder(z, training=training)
+
+    @staticmethod
+    def kl_per_dimension(mean, log_var):
+        """KL(q(z_i|x) || N(0, 1)) for every latent dimension i, in nats."""
+        return -0.5 * (1.0 + log_var - ops.square(mean) - ops.exp(log_var))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Negative ELBO: reconstruction NLL + beta * KL (per example, batch mean).
 
-        The target is always the input `x`; a compiled loss is not used.
+        In training the KL term is weighted by `beta * kl_scale` (KL warm-up)
+        and, with `free_bits`, each dimension's batch-mean KL counts as at least
+        `free_bits` nats. The target is always the input `x`; a compiled loss
+        is not used.
         """
         reconstruction = ops.mean(self.reconstruction_nll(x, y_pred))
         kl = sum(self.losses) if self.losses else ops.zeros(())
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
-        return reconstruction + self.beta * kl
+        penalty = kl
+        if training and self.free_bits > 0 and getattr(self, "_last_kl", None) is not None:
+            per_dim = ops.mean(self._last_kl, axis=0)
+            penalty = ops.sum(ops.maximum(per_dim, self.free_bits))
+        weight = self.beta * (self.kl_scale if training else 1.0)
+        return reconstruction + weight * penalty
 
     def elbo(self, x, seed=0):
         """Single-sample ELBO estimate per example (nats; higher is better)."""
