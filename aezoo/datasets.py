@@ -15,7 +15,8 @@ Named datasets and their splits (fixed, so every number is reproducible):
 Where files come from, in order: an explicit ``data_dir`` (IDX files, gzipped or
 not, or a Keras-style ``NAME.npz``); ``$AEZOO_DATA_DIR``; Debian's
 ``dataset-fashion-mnist`` at /usr/share/datasets/fashion-mnist; the tfds
-download, unless ``AEZOO_OFFLINE=1``. A missing dataset is an error that says
+download, unless ``AEZOO_OFFLINE`` is on (1/true/yes/on, parsed by
+`aezoo._io.offline` as for the weights). A missing dataset is an error that says
 where we looked; aezoo never substitutes another dataset.
 
 Example:
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aezoo import _io
 from aezoo.errors import DatasetError
 
 SPLITS = ("train", "validation", "test")
@@ -122,7 +124,7 @@ def _from_directory(name, directory):
 
 
 def _from_tfds(name):
-    if os.environ.get("AEZOO_OFFLINE") == "1":
+    if _io.offline():
         return None
     import tensorflow_datasets as tfds
 
@@ -167,10 +169,15 @@ def _raw(name, data_dir):
     if found is None:
         where = ", ".join(looked) if looked else "no directory"
         raise DatasetError(
-            f"{name} is not available offline (looked in {where}; AEZOO_OFFLINE=1 forbids the download). "
+            f"{name} is not available offline (looked in {where}; AEZOO_OFFLINE forbids the download). "
             f"To get it: {INFO[name]['how_to_get']}."
         )
     return found, "tfds"
+
+
+def cache_clear():
+    """Forget the datasets read so far (they are re-read on the next call)."""
+    _raw.cache_clear()
 
 
 def _split(name, arrays, split):

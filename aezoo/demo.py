@@ -8,9 +8,9 @@ per-image anomaly score tells its own dataset from the other (AUROC). It writes
 one PNG and prints a table.
 """
 
-from importlib import resources
-
 import numpy as np
+
+from aezoo import _io
 
 DEFAULT_MODELS = ("conv_fashion_mnist", "denoising_fashion_mnist", "conv_vae_fashion_mnist", "conv_mnist")
 SAMPLE_KEYS = {"fashion_mnist": "fashion_mnist", "mnist_5k": "mnist", "mnist": "mnist"}
@@ -18,7 +18,7 @@ SAMPLE_KEYS = {"fashion_mnist": "fashion_mnist", "mnist_5k": "mnist", "mnist": "
 
 def embedded_samples():
     """{"fashion_mnist": (32, 28, 28, 1) float32, "mnist": ...} in [0, 1]."""
-    with resources.files("aezoo").joinpath("samples/samples.npz").open("rb") as f:
+    with _io.package_file("samples", "samples.npz").open("rb") as f:
         data = np.load(f, allow_pickle=False)
         return {k: data[k].astype("float32").reshape(-1, 28, 28, 1) / 255.0 for k in ("fashion_mnist", "mnist")}
 

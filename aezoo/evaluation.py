@@ -176,7 +176,7 @@ def _weights_desc(name, pretrained, weights, model):
 
 
 def _versions():
-    from aezoo.training import versions
+    from aezoo._io import versions
 
     return versions()
 

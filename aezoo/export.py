@@ -71,7 +71,6 @@ directory and the parent directories export created.
 
 import contextlib
 import datetime
-import importlib.metadata
 import json
 import logging
 import math
@@ -82,6 +81,7 @@ import tempfile
 import numpy as np
 import keras
 
+from aezoo import _io
 from aezoo.errors import AezooError, BackendError, ExportError
 from aezoo.models.base import Autoencoder, validate_images
 
@@ -103,7 +103,6 @@ __all__ = ["export", "signature_names", "report_path", "failed_report_path", "FO
            "PARTS", "FP32_ATOL", "FLOAT16_ATOL", "QUANT_REL_MSE_TOL"]
 
 PART_SIGNATURE = {"full": "reconstruct", "encoder": "encode", "decoder": "decode"}
-_VERSION_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
 def _choice(what, value, choices):
@@ -669,16 +668,7 @@ def _install(staged, path, work):
 
 
 def _versions():
-    import aezoo
-
-    versions = {}
-    for package in _VERSION_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    versions["aezoo"] = aezoo.__version__
-    return versions
+    return _io.versions()
 
 
 # -- the API ------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """PNG grids with matplotlib: reconstructions and samples."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from aezoo import _io
 
 
 def save_grid(rows, path, row_labels=None, title=None, cols=None):
     """Save image rows (each (n, H, W, C) in [0, 1]) as one PNG grid.
 
-    The PNG is written to a temp file, then renamed into place.
+    The PNG is written to a temp file, then renamed into place (mode from the umask).
     """
     import matplotlib
 
@@ -40,16 +40,11 @@ def save_grid(rows, path, row_labels=None, title=None, cols=None):
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        with _io.atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -18,9 +18,8 @@ Example:
 import copy
 import difflib
 import json
-from importlib import resources
 
-from aezoo import recipes
+from aezoo import _io, recipes
 from aezoo.errors import InputError, UnknownModelError
 from aezoo.models import FAMILIES
 
@@ -30,7 +29,7 @@ _ZOO = None  # name -> entry, loaded lazily from zoo.json, plus users' entries
 def _zoo():
     global _ZOO
     if _ZOO is None:
-        _ZOO = json.loads(resources.files("aezoo").joinpath("zoo.json").read_text())
+        _ZOO = json.loads(_io.package_file("zoo.json").read_text())
     return _ZOO
 
 

@@ -17,73 +17,26 @@ devices) on JAX.
 """
 
 import datetime
-import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import keras
 
-from aezoo import datasets, recipes
+from aezoo import _io, datasets, recipes
 from aezoo.errors import BackendError, InputError, RecipeError
 from aezoo.registry import FAMILIES, get_entry
 
 STRATEGIES = {"tensorflow": ("none", "mirrored", "multi_worker"), "jax": ("none", "data_parallel")}
 
 
-def versions():
-    import platform
-
-    out = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(),
-           "numpy": np.__version__}
-    try:
-        import tensorflow as tf
-
-        out["tensorflow"] = tf.__version__
-    except ImportError:
-        pass
-    if keras.backend.backend() == "jax":
-        import jax
-
-        out["jax"] = jax.__version__
-    return out
-
-
-def write_text(path, text):
-    """Write a text file atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_json(path, data):
-    """Write JSON atomically."""
-    write_text(path, json.dumps(data, indent=2, default=float) + "\n")
-
-
-def save_weights_atomic(model, path):
-    """model.save_weights to a temp file beside `path`, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.weights.h5")
-    try:
-        model.save_weights(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+# One record and one atomic writer for the whole package (aezoo._io); the names
+# stay importable from here.
+versions = _io.versions
+write_text = _io.write_text
+write_json = _io.write_json
+save_weights_atomic = _io.save_weights
 
 
 def make_optimizer(recipe, steps_per_epoch):

@@ -22,10 +22,13 @@ a temporary directory of this process instead.
 Environment:
     AEZOO_HOME: cache directory (default ``~/.cache/aezoo``).
     AEZOO_WEIGHTS_URL: mirror base URLs (whitespace or comma separated).
-    AEZOO_OFFLINE: ``1`` (or true/yes/on) never touches the network.
+    AEZOO_OFFLINE: ``1`` (or true/yes/on) never touches the network (parsed
+        by `aezoo._io.offline`, the same for datasets).
     AEZOO_RETRIES: attempts per mirror (default `DEFAULT_RETRIES`).
     AEZOO_TIMEOUT: seconds a connection or read may block (default
         `DEFAULT_TIMEOUT`).
+    AEZOO_DEADLINE: seconds one attempt at one file may take in all (default
+        `DEFAULT_DEADLINE`): a mirror trickling bytes cannot hang a download.
 
 For an air-gapped machine: run ``aezoo.weights.download_all(DIR)`` (or
 ``aezoo download-all DIR``) on a connected machine, copy DIR over and point
@@ -47,9 +50,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from importlib import resources
 from pathlib import Path
 
+from aezoo import _io
 from aezoo.errors import WeightsError
 
 ENV_HOME = "AEZOO_HOME"
@@ -57,11 +60,13 @@ ENV_URL = "AEZOO_WEIGHTS_URL"
 ENV_OFFLINE = "AEZOO_OFFLINE"
 ENV_RETRIES = "AEZOO_RETRIES"
 ENV_TIMEOUT = "AEZOO_TIMEOUT"
+ENV_DEADLINE = "AEZOO_DEADLINE"
 
 DEFAULT_HOME = "~/.cache/aezoo"
 DEFAULT_MIRRORS = ()       # base URLs used when AEZOO_WEIGHTS_URL is unset
 DEFAULT_RETRIES = 3        # attempts per mirror
 DEFAULT_TIMEOUT = 30.0     # seconds, per blocking socket operation
+DEFAULT_DEADLINE = 3600.0  # seconds for one whole file (one attempt), however the bytes trickle in
 RETRY_BACKOFF = 0.5        # seconds before the 2nd attempt; doubles after each failure
 CHUNK_SIZE = 1 << 16
 SUFFIX = ".weights.h5"
@@ -108,7 +113,7 @@ def manifest():
 
 def _bundle_dir():
     """The package data directory holding the bundled weights (a Traversable)."""
-    return resources.files("aezoo.pretrained")
+    return _io.pretrained_files()
 
 
 def _record(name, version=None):
@@ -144,8 +149,8 @@ def cache_dir():
 
 
 def offline():
-    """True when AEZOO_OFFLINE asks never to touch the network."""
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+    """True when AEZOO_OFFLINE asks never to touch the network (see `aezoo._io.offline`)."""
+    return _io.offline()
 
 
 def mirrors():
@@ -179,6 +184,11 @@ def timeout():
     return _env_number(ENV_TIMEOUT, DEFAULT_TIMEOUT, float, 0.001)
 
 
+def deadline():
+    """Seconds one attempt at one file may take in all (AEZOO_DEADLINE, default DEFAULT_DEADLINE)."""
+    return _env_number(ENV_DEADLINE, DEFAULT_DEADLINE, float, 0.001)
+
+
 # --------------------------------------------------------------------------- files
 
 
@@ -203,13 +213,6 @@ def _check(path, record):
     if actual != record["sha256"]:
         return f"sha256 {actual} does not match the expected {record['sha256']}"
     return None
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _discard_if_unchanged(path, stat):
@@ -247,22 +250,10 @@ def _fallback_dir():
 def _atomic_copy(src, dest, record=None):
     """Copy src to dest through a temporary file in dest's directory."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
     try:
-        with tmp, open(src, "rb") as f:
-            shutil.copyfileobj(f, tmp, CHUNK_SIZE)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        if record is not None:
-            problem = _check(Path(tmp.name), record)
-            if problem:
-                raise WeightsError(f"copy of {src} to {dest}: {problem}.")
-        os.replace(tmp.name, dest)
-    except BaseException:
-        _unlink(tmp.name)
-        raise
-    return dest
+        return _io.copy_file(src, dest, check=None if record is None else (lambda tmp: _check(tmp, record)))
+    except OSError as e:
+        raise WeightsError(str(e)) from e
 
 
 # --------------------------------------------------------------------------- downloads
@@ -285,20 +276,25 @@ def _progress(total, desc):
                 leave=False, disable=None)
 
 
-def _download_once(url, dest, expected_sha256=None, expected_bytes=None, timeout_s=None):
+def _download_once(url, dest, expected_sha256=None, expected_bytes=None, timeout_s=None, deadline_s=None):
     """Download url to dest atomically; raise _Retryable/_Permanent on failure.
 
     The body goes into a temporary file in dest's directory, which is checked
     (Content-Length, expected byte count, sha256) and then os.replace'd onto
-    dest. On any failure the temporary file is removed.
+    dest. On any failure the temporary file is removed. A hostile or broken
+    mirror cannot fill the disk or hang the caller: with a known size, at most
+    size + 1 bytes are read (a longer body is cut off and rejected), and the
+    whole file must arrive within `deadline_s` seconds (each read is further
+    bounded by `timeout_s`).
     """
     dest = Path(dest)
-    tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
+    started = time.monotonic()
+    limit = None if expected_bytes is None else int(expected_bytes)
     bar = None
     try:
-        h = hashlib.sha256()
-        n = 0
-        with tmp:
+        with _io.open_temp(dest) as tmp:
+            h = hashlib.sha256()
+            n = 0
             request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
             try:
                 response = urllib.request.urlopen(request, timeout=timeout_s)
@@ -315,10 +311,16 @@ def _download_once(url, dest, expected_sha256=None, expected_bytes=None, timeout
             with response:
                 length = response.headers.get("Content-Length")
                 length = int(length) if length and length.isdigit() else None
+                if limit is not None and length is not None and length != limit:
+                    raise _Permanent(f"{dest.name}: the server announces {length} bytes, expected {limit}")
                 bar = _progress(length or expected_bytes, dest.name)
                 try:
                     while True:
-                        chunk = response.read(CHUNK_SIZE)
+                        if deadline_s is not None and time.monotonic() - started > deadline_s:
+                            raise _Retryable(f"deadline of {deadline_s:g} s passed after {n} bytes "
+                                             f"({ENV_DEADLINE})")
+                        want = CHUNK_SIZE if limit is None else min(CHUNK_SIZE, limit + 1 - n)
+                        chunk = response.read1(want)  # returns after one read: a trickle cannot block the deadline
                         if not chunk:
                             break
                         tmp.write(chunk)
@@ -326,25 +328,32 @@ def _download_once(url, dest, expected_sha256=None, expected_bytes=None, timeout
                         n += len(chunk)
                         if bar is not None:
                             bar.update(len(chunk))
+                        if limit is not None and n > limit:
+                            raise _Permanent(f"{dest.name}: the body is longer than the expected {limit} bytes; "
+                                             f"stopped reading at {n}")
+                except (_Retryable, _Permanent):
+                    raise
                 except Exception as e:  # timeouts, resets, http.client.IncompleteRead, ...
                     raise _Retryable(f"download interrupted after {n} bytes: {_describe(e)}") from None
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        if length is not None and n != length:
-            raise _Retryable(f"truncated body: received {n} of {length} bytes")
-        if expected_bytes is not None and n != int(expected_bytes):
-            raise _Permanent(f"{dest.name}: received {n} bytes, expected {expected_bytes}")
-        actual = h.hexdigest()
-        if expected_sha256 is not None and actual != expected_sha256:
-            raise _Permanent(f"{dest.name}: sha256 mismatch: expected {expected_sha256}, got {actual}")
-        os.replace(tmp.name, dest)
-    except BaseException:
-        _unlink(tmp.name)
-        raise
+            if length is not None and n != length:
+                raise _Retryable(f"truncated body: received {n} of {length} bytes")
+            if limit is not None and n != limit:
+                raise _Permanent(f"{dest.name}: received {n} bytes, expected {expected_bytes}")
+            actual = h.hexdigest()
+            if expected_sha256 is not None and actual != expected_sha256:
+                raise _Permanent(f"{dest.name}: sha256 mismatch: expected {expected_sha256}, got {actual}")
+            _io.commit(tmp, dest)
     finally:
         if bar is not None:
             bar.close()
     return dest
+
+
+def clean_partial(directory):
+    """Remove the temporary files that killed downloads left in `directory`
+    (their writer is dead, or they are older than `aezoo._io.STALE_AFTER_S`;
+    also the `.NAME.XXXX.part` files of aezoo before 0.2 once that old)."""
+    return _io.remove_stale(directory, extra=lambda n: n.startswith(".") and n.endswith(".part"))
 
 
 def _describe(e):
@@ -357,12 +366,14 @@ def _download(urls, dest, expected_sha256=None, expected_bytes=None, what=None):
     """Try each URL (with retries) until one gives a valid dest; else WeightsError."""
     attempts = retries()
     timeout_s = timeout()
+    deadline_s = deadline()
+    clean_partial(Path(dest).parent)
     failures = []
     for url in urls:
         reasons = []
         for attempt in range(1, attempts + 1):
             try:
-                return _download_once(url, dest, expected_sha256, expected_bytes, timeout_s)
+                return _download_once(url, dest, expected_sha256, expected_bytes, timeout_s, deadline_s)
             except _Permanent as e:
                 reasons.append(str(e))
                 break
@@ -583,16 +594,7 @@ def download_all(directory, names=None):
         except (WeightsError, OSError, TypeError) as e:
             failures.append(f"{name}: {e}")
     manifest_path = directory / "manifest.json"
-    tmp = tempfile.NamedTemporaryFile("w", dir=directory, prefix=".manifest.json.", suffix=".part",
-                                      delete=False)
-    try:
-        with tmp:
-            json.dump(_raw_manifest(), tmp, indent=2, sort_keys=True)
-            tmp.write("\n")
-        os.replace(tmp.name, manifest_path)
-    except BaseException:
-        _unlink(tmp.name)
-        raise
+    _io.write_text(manifest_path, json.dumps(_raw_manifest(), indent=2, sort_keys=True) + "\n")
     paths.append(manifest_path)
     if failures:
         raise WeightsError(f"download_all({directory}): {len(failures)} of {len(names)} entries failed:\n"

@@ -64,10 +64,12 @@ def test_tables_and_cards_from_results(result, tmp_path):
     text = benchmark.tables(failed)
     assert text.count("failed") == 2 and "FAILED" in text
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"tiny": {"file": "tiny.weights.h5"}}))
+    manifest.write_text(json.dumps({"tiny": {"1": {"file": "tiny.weights.h5"}, "2": {"file": "tiny.v2.weights.h5"}}}))
     benchmark.write_cards(results, manifest_path=manifest)
-    card = json.loads(manifest.read_text())["tiny"]
-    assert card["file"] == "tiny.weights.h5"
+    cards = json.loads(manifest.read_text())["tiny"]
+    assert "export" not in cards["1"]  # the newest published version gets the figures
+    card = cards["2"]
+    assert card["file"] == "tiny.v2.weights.h5"
     assert card["export"]["artifacts"]["tflite_int8"]["passed"] is True
     assert card["export"]["reproduce"] == "aezoo benchmark tiny --cards"
 

@@ -41,7 +41,8 @@ def record(data, file):
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    """GET /MODE/FILE, MODE one of: ok, wrong, truncated, flaky<N>, slow, barrier, missing."""
+    """GET /MODE/FILE, MODE one of: ok, wrong, truncated, flaky<N>, slow, barrier, missing, trickle,
+    huge, liar."""
 
     def log_message(self, *args):  # keep the test output clean
         pass
@@ -72,6 +73,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             srv.barrier.wait(timeout=30)
             self.wfile.write(data[len(data) // 2:])
+            return
+        if mode == "trickle":  # 1 byte every 50 ms: each read returns well within any timeout
+            self._headers(len(data))
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+            return
+        if mode == "huge":  # no Content-Length, a body three times the size
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            for _ in range(3):
+                self.wfile.write(data)
+            self.close_connection = True
+            return
+        if mode == "liar":  # announces more than the manifest says
+            self._headers(len(data) * 3)
+            self.wfile.write(data * 3)
             return
         if mode == "truncated":
             self._headers(len(data))
@@ -223,6 +243,75 @@ def test_slow_server_times_out(env, server, monkeypatch):
         weights.resolve("blob")
     assert time.monotonic() - start < server.slow_s
     assert_clean(env)
+
+
+def test_trickling_server_hits_the_deadline(env, server, monkeypatch):
+    monkeypatch.setenv("AEZOO_WEIGHTS_URL", server.url("trickle"))
+    monkeypatch.setenv("AEZOO_TIMEOUT", "5")  # never fires: a byte comes every 50 ms
+    monkeypatch.setenv("AEZOO_DEADLINE", "0.5")
+    monkeypatch.setenv("AEZOO_RETRIES", "1")
+    start = time.monotonic()
+    with pytest.raises(WeightsError, match="deadline of 0.5 s passed"):
+        weights.resolve("blob")
+    assert time.monotonic() - start < 3
+    assert_clean(env)  # no .part left behind
+
+
+@pytest.mark.parametrize("mode", ["huge", "liar"])
+def test_oversized_body_is_rejected(env, server, monkeypatch, mode):
+    monkeypatch.setenv("AEZOO_WEIGHTS_URL", server.url(mode))
+    with pytest.raises(WeightsError, match="longer than the expected 50000 bytes|announces 150000 bytes"):
+        weights.resolve("blob")
+    assert len(server.requests) == 1  # not retried
+    assert_clean(env)
+
+
+def test_oversized_body_is_cut_off_at_size_plus_one(env, monkeypatch):
+    """However long the body, at most size + 1 bytes are read (and none written to the cache)."""
+    delivered = []
+
+    class Endless:
+        headers = {}
+
+        def read1(self, n):
+            delivered.append(n)
+            return b"x" * n
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: Endless())
+    monkeypatch.setenv("AEZOO_WEIGHTS_URL", "http://mirror.invalid/")
+    with pytest.raises(WeightsError, match="longer than the expected"):
+        weights.resolve("blob")
+    assert sum(delivered) == len(BLOB) + 1
+    assert_clean(env)
+
+
+def test_stale_part_files_are_cleaned_on_the_next_download(env, server, monkeypatch):
+    env.cache.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    from aezoo import _io
+
+    stale = env.cache / _io.temp_name(BLOB_FILE, ".part").replace(f"-{os.getpid()}.", f"-{dead.pid}.")
+    stale.write_bytes(BLOB[:100])  # a download killed half-way
+    monkeypatch.setenv("AEZOO_WEIGHTS_URL", server.url("ok"))
+    weights.resolve("blob")
+    assert_clean(env, [BLOB_FILE])
+
+
+def test_downloaded_file_mode_follows_the_umask(env, server, monkeypatch):
+    monkeypatch.setenv("AEZOO_WEIGHTS_URL", server.url("ok"))
+    old = os.umask(0o002)
+    try:
+        path = weights.resolve("blob")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o664
 
 
 def test_server_down(env, dead_url, monkeypatch):
