@@ -13,8 +13,9 @@
 Scores (`SCORES`; higher = more anomalous):
 
 - ``mse``: mean squared reconstruction error over pixels.
-- ``ssim``: 1 - SSIM(image, reconstruction) (`tf.image.ssim`, max_val 1,
-  11x11 Gaussian window, sigma 1.5; a smaller window on images under 11 px).
+- ``ssim``: 1 - SSIM(image, reconstruction): `tf.image.ssim`'s definition (peak 1,
+  11x11 Gaussian window, sigma 1.5; a smaller window on images under 11 px),
+  computed in keras.ops (tested equal to `tf.image.ssim`).
 - ``latent_mahalanobis``: squared Mahalanobis distance of the code
   (`encode(x)`; a VAE's posterior mean) to a Gaussian fitted on the codes of
   normal images, with the Ledoit-Wolf shrinkage covariance (scikit-learn).
@@ -47,7 +48,7 @@ the model's weights, e.g. ``NAME.weights.h5`` and ``NAME.anomaly.json``
 With `model=None`, `load` loads the zoo entry named in the file.
 
 Export: `graph_fn()` is the detector as one deterministic function of the
-images (keras.ops and `tf.image.ssim`, TFLite builtin ops only), returning
+images (keras.ops only; TFLite builtin ops, ONNX standard ops), returning
 ``score`` and ``is_anomaly`` (score > threshold, the threshold baked in).
 `aezoo.export.export(model, path, detector=det)` adds it as the ``detect``
 signature (SavedModel, TFLite) or as the ``score`` / ``is_anomaly`` outputs
@@ -61,7 +62,7 @@ import tempfile
 
 import numpy as np
 
-from aezoo.errors import AezooError, BackendError, InputError
+from aezoo.errors import AezooError, InputError
 
 TASK = "anomaly"
 SCORES = ("mse", "ssim", "latent_mahalanobis", "latent_knn", "elbo", "iwae")
@@ -262,6 +263,13 @@ def default_score(model, results=None):
     return DEFAULT_FALLBACK_SCORE, "no measured default for this model: mse"
 
 
+def _closure(fn):
+    def call(*args):
+        return fn(*args)
+
+    return call
+
+
 def _as_float(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise DetectorError(f"{what} must be a number; got {value!r}.")
@@ -382,15 +390,31 @@ class AnomalyDetector:
         return model.decoder(self._codes(x), training=False)
 
     def _ssim(self, x, recon):
-        import keras
+        """1 - SSIM per image: tf.image.ssim's computation (Gaussian window, k1 0.01, k2 0.03, peak 1,
+        VALID filtering, mean over positions and channels) written in keras.ops, so that it runs on
+        every backend and exports to TFLite builtins and ONNX (tf.image.ssim's own graph has ops
+        that tf2onnx cannot convert)."""
+        from keras import ops
 
-        if keras.backend.backend() != "tensorflow":
-            raise BackendError("the ssim score uses tf.image.ssim and needs the TensorFlow backend.")
-        import tensorflow as tf
-
-        h, w = self.model.image_shape[:2]
+        h, w, channels = self.model.image_shape
         size = min(11, int(h), int(w))
-        return 1.0 - tf.image.ssim(x, recon, max_val=1.0, filter_size=size, filter_sigma=1.5)
+        coords = np.arange(size, dtype="float64") - (size - 1) / 2.0
+        g = np.exp(-0.5 * coords ** 2 / 1.5 ** 2)
+        window = np.outer(g, g) / np.outer(g, g).sum()
+        kernel = ops.convert_to_tensor(np.tile(window[:, :, None, None], (1, 1, channels, 1)).astype("float32"))
+
+        def blur(t):
+            return ops.depthwise_conv(t, kernel, strides=1, padding="valid")
+
+        c1, c2 = 0.01 ** 2, 0.03 ** 2
+        mean_x, mean_y = blur(x), blur(recon)
+        num0 = 2.0 * mean_x * mean_y
+        den0 = ops.square(mean_x) + ops.square(mean_y)
+        luminance = (num0 + c1) / (den0 + c1)
+        num1 = 2.0 * blur(x * recon)
+        den1 = blur(ops.square(x) + ops.square(recon))
+        structure = (num1 - num0 + c2) / (den1 - den0 + c2)
+        return 1.0 - ops.mean(luminance * structure, axis=(1, 2, 3))
 
     def _vae_scores(self, x, stats):
         from keras import ops
@@ -478,7 +502,7 @@ class AnomalyDetector:
     def graph_fn(self):
         """The fitted detector as one function: images -> {"score", "is_anomaly"}.
 
-        Built from keras.ops (and tf.image.ssim for "ssim"), deterministic,
+        Built from keras.ops, deterministic,
         with the threshold and the fitted arrays as constants: what exports
         put in their ``detect`` signature. `images` is float32
         (batch, *input_shape); ``score`` is float32 (batch,), ``is_anomaly``
@@ -502,6 +526,57 @@ class AnomalyDetector:
 
         return detect
 
+    def export_functions(self):
+        """The ``detect`` signature for `aezoo.deploy.export(..., extra_functions=...)`.
+
+        Returns:
+            {"detect": (graph_fn(), {"images": input_shape})}.
+
+        Example:
+            >>> aezoo.export(model, "m/1", extra_functions=det.export_functions())   # SavedModel + detect
+        """
+        return {"detect": (self.graph_fn(), {"images": tuple(self.model.image_shape)})}
+
+    def export(self, path, format="savedmodel", **kwargs):
+        """Export the model with this detector baked in, verified against `score`/`predict`.
+
+        A SavedModel gets a ``detect`` signature beside the model's own ones; a
+        TFLite or ONNX file holds ``detect`` alone (``part="detect"``): input
+        ``images``, outputs ``score`` (float32) and ``is_anomaly`` (bool,
+        score > the threshold baked in). The export's own verification compares
+        the artifact with the Keras graph; this method then checks the
+        artifact's ``detect`` against `score` and `predict` on the verification
+        images and adds the figures to the report (``detector``).
+
+        Args:
+            path: the SavedModel directory or the .tflite / .onnx file.
+            format: "savedmodel", "tflite" or "onnx".
+            **kwargs: passed to `aezoo.deploy.export` (e.g. verify_data=,
+                overwrite=, quantize= for TFLite).
+
+        Returns:
+            The export report, with "detector": {"score", "threshold",
+            "max_abs_score_diff", "prediction_mismatches"}.
+
+        Example:
+            >>> det.export("conv_mnist_detect.tflite", format="tflite", verify_data=x_test[:256])
+        """
+        from aezoo import deploy
+
+        self._require_fit("export")
+        if format != "savedmodel":
+            kwargs.setdefault("part", "detect")
+        report = deploy.export(self.model, path, format=format, extra_functions=self.export_functions(), **kwargs)
+        x, _ = deploy.verification_data(self.model, kwargs.get("verify_data"))
+        got = _run_artifact(report["path"], format, x)
+        want = self.score(x)
+        report["detector"] = {
+            "score": self.score_name, "threshold": self.threshold, "images": int(len(x)),
+            "max_abs_score_diff": float(np.max(np.abs(got["score"].astype("float64") - want))),
+            "prediction_mismatches": int(np.sum(got["is_anomaly"].astype(bool) != (want > np.float32(self.threshold)))),
+        }
+        return report
+
     def _compiled_fn(self, which):
         """The TF-compiled (tf.function) `_score_graph` ("fused"), `_part` or `_finish`."""
         import keras
@@ -520,7 +595,8 @@ class AnomalyDetector:
                     shape = {"codes": (None, self.model.latent_dim), "stats": (None, 2 * self.model.latent_dim),
                              "reconstruction": (None,) + tuple(self.model.image_shape)}[part]
                     signature.append(tf.TensorSpec(shape, tf.float32))
-                fn = tf.function(fn, input_signature=signature, reduce_retracing=True)
+                # a fresh closure per detector: TF counts retracing per Python function
+                fn = tf.function(_closure(fn), input_signature=signature)
             self._compiled[which] = fn
         return self._compiled[which]
 
@@ -791,6 +867,14 @@ class AnomalyDetector:
         return cls.from_dict(data, model=model)
 
 
+def _run_artifact(path, format, x):
+    """Run an exported ``detect`` signature on images `x` with the artifact's own runtime."""
+    from aezoo import deploy
+
+    run = deploy._RUNNERS[format](path)
+    return deploy._chunked(run, "detect", images=x)
+
+
 def detector_path(weights_path):
     """Where a model's detector lives beside its weights: NAME.weights.h5 -> NAME.anomaly.json.
 
@@ -811,8 +895,8 @@ PROTOCOL = (
     "Protocol 2 (out-of-distribution, every published entry, each version): the entry's own test split is "
     "normal and the other dataset's test split anomalous -- Fashion-MNIST test (10,000) vs the mnist_5k digits "
     "(test split, 1,000), and mnist_5k test vs Fashion-MNIST test. Each score's density (latent scores) is fitted "
-    "on the entry's training split (at most 10,000 images, the first ones; the kNN bank a seeded subset of at most "
-    "4,096 codes) and its threshold calibrated on the entry's validation split at fpr 0.05 (the test FPR at that "
+    "on the entry's training split (a fixed random subset of 10,000 images for Fashion-MNIST, all 3,500 for mnist_5k; the "
+    "kNN bank a seeded subset of at most 4,096 codes) and its threshold calibrated on the entry's validation split at fpr 0.05 (the test FPR at that "
     "threshold is reported as a check). AUROC and FPR at 95% TPR (anomalies positive: the fraction of normal test "
     "images flagged when 95% of the anomalies are) per score. Each entry's default score (score='auto') is the "
     "one with the best AUROC on the validation splits (its own validation split vs the other dataset's), never "
@@ -925,18 +1009,19 @@ def _metrics(normal, anomalous):
 # -- protocol 2: out-of-distribution ------------------------------------------
 
 
-def _ood_data(dataset, quick):
-    from aezoo import datasets
+def _ood_data(dataset, quick, data=None):
+    """The image sets of protocol 2 for an entry trained on `dataset` (`data`: {dataset: {split: (x, y)}}
+    to use instead of the files, for tests). Quick: fixed random subsets of 64 (128 to fit)."""
+    from aezoo.tasks import load_split
 
     other = OOD_PAIRS[dataset]
     limit = 64 if quick else None
-    fit_limit = 128 if quick else OOD_FIT_LIMIT
     return {
-        "fit": datasets.load_numpy(dataset, "train", limit=fit_limit)[0],
-        "val_normal": datasets.load_numpy(dataset, "validation", limit=limit)[0],
-        "val_anomalous": datasets.load_numpy(other, "validation", limit=limit)[0],
-        "test_normal": datasets.load_numpy(dataset, "test", limit=limit)[0],
-        "test_anomalous": datasets.load_numpy(other, "test", limit=limit)[0],
+        "fit": load_split(dataset, "train", data, limit=128 if quick else OOD_FIT_LIMIT)[0],
+        "val_normal": load_split(dataset, "validation", data, limit)[0],
+        "val_anomalous": load_split(other, "validation", data, limit)[0],
+        "test_normal": load_split(dataset, "test", data, limit)[0],
+        "test_anomalous": load_split(other, "test", data, limit)[0],
         "names": {"normal": f"{dataset}:test", "anomalous": f"{other}:test"},
     }
 
@@ -980,43 +1065,48 @@ def evaluate_ood(model, data, scores=None, seed=0, fpr=CALIBRATION_FPR, samples=
             "default_fpr95": out[best]["fpr95"], "selected_on": "validation AUROC"}
 
 
-def run_ood(models=None, names=None, *, quick=False, seed=0, progress=True, scores=None):
-    """Protocol 2 over zoo entries (see `run`)."""
+def run_ood(models=None, names=None, *, quick=False, seed=0, progress=True, scores=None, data=None):
+    """Protocol 2 over zoo entries (see `run`; `data` replaces the dataset files, for tests)."""
     import aezoo
 
-    items = []
-    if models:
-        for key, model in models.items():
-            name, version = _split_name(key)
-            items.append((name, getattr(model, "zoo_version", version), model))
+    items = []  # (name, version, model or None)
+    for key, model in (models or {}).items():
+        name, version = _split_name(key)
+        items.append((name, getattr(model, "zoo_version", None) or version, model))
+    given = {name for name, _, _ in items}
     for item in names or ([] if models else _published_items()):
         name, version = _split_name(item)
-        entry = aezoo.get_entry(name, version)
-        if not applies_to(entry):
+        if name in given:
             continue
-        items.append((name, entry["version"], None))
+        entry = aezoo.get_entry(name, version)
+        if applies_to(entry):
+            items.append((name, entry["version"], None))
+    seen = [name for name, _, _ in items]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise DetectorError(f"results hold one version per entry and run: measure {', '.join(twice)} one version "
+                            "per call (e.g. names=['conv_mnist:1'], then names=['conv_mnist:2']).")
     entries, baselines, cache = {}, {}, {}
     for name, version, model in _progress(items, progress, "anomaly (ood)"):
-        import aezoo
-
+        entry = aezoo.get_entry(name, version)
         if model is None:
-            model = aezoo.load(name, version=version)
-        dataset = aezoo.get_entry(name, version)["recipe"]["dataset"]
+            model = aezoo.load(name, version=entry["version"])
+        dataset = entry["recipe"]["dataset"]
         if dataset not in cache:
-            cache[dataset] = _ood_data(dataset, quick)
-        data = cache[dataset]
-        result = evaluate_ood(model, data, scores=scores, seed=seed)
-        result.update(version=version, dataset=dataset, normal=data["names"]["normal"],
-                      anomalous=data["names"]["anomalous"], family=getattr(model, "family", None),
+            cache[dataset] = _ood_data(dataset, quick, data)
+        data_sets = cache[dataset]
+        result = evaluate_ood(model, data_sets, scores=scores, seed=seed)
+        result.update(version=entry["version"], dataset=dataset, normal=data_sets["names"]["normal"],
+                      anomalous=data_sets["names"]["anomalous"], family=getattr(model, "family", None),
                       latent_dim=int(model.latent_dim))
-        key = name if not any(n == name and v != version for n, v, _ in items) else f"{name}:{version}"
-        entries[key] = result
+        entries[name] = result
         for components in {int(model.latent_dim)}:
             bkey = f"{dataset}/pca{components}"
             if bkey in baselines:
                 continue
-            b = _baseline_scores(data["fit"], [data["val_normal"], data["val_anomalous"], data["test_normal"],
-                                               data["test_anomalous"]], components, seed)
+            b = _baseline_scores(data_sets["fit"], [data_sets[k] for k in ("val_normal", "val_anomalous",
+                                                                               "test_normal", "test_anomalous")],
+                                 components, seed)
             for method, (vn, va, tn, ta) in b.items():
                 label = f"{method} ({components} components)" if method == "pca_reconstruction" else method
                 baselines.setdefault(dataset, {})[label] = {**_metrics(tn, ta), "val_auroc": _metrics(vn, va)["auroc"]}
@@ -1057,22 +1147,27 @@ def oneclass_recipes():
     return json.loads(resources.files("aezoo").joinpath("tasks", ONECLASS_FILE).read_text())
 
 
-def _oneclass_data(cls, quick):
-    from aezoo import datasets
+def _oneclass_data(cls, quick, data=None):
+    """Protocol 1's image sets for normal class `cls` (`data`: {"fashion_mnist": {split: (x, y)}} instead of
+    the files, for tests). Quick: 256 training images, 240 validation and 120 test images, half normal."""
+    from aezoo.tasks import load_split
 
-    xtr, ytr = datasets.load_numpy("fashion_mnist", "train")
-    xva, yva = datasets.load_numpy("fashion_mnist", "validation")
-    xte, yte = datasets.load_numpy("fashion_mnist", "test")
-    data = {"train": xtr[ytr == cls], "val_normal": xva[yva == cls], "val": xva, "val_labels": yva,
-            "test": xte, "test_labels": yte}
+    xtr, ytr = load_split("fashion_mnist", "train", data)
+    xva, yva = load_split("fashion_mnist", "validation", data)
+    xte, yte = load_split("fashion_mnist", "test", data)
+    out = {"train": xtr[ytr == cls], "val_normal": xva[yva == cls], "val": xva, "val_labels": yva,
+           "test": xte, "test_labels": yte}
     if quick:  # a few images of each kind, for tests and smoke runs
         rng = np.random.default_rng(0)
-        data["train"] = data["train"][:256]
-        keep_v = np.sort(np.r_[np.flatnonzero(yva == cls)[:120], rng.choice(np.flatnonzero(yva != cls), 120, False)])
-        keep_t = np.sort(np.r_[np.flatnonzero(yte == cls)[:60], rng.choice(np.flatnonzero(yte != cls), 60, False)])
-        data.update(val=xva[keep_v], val_labels=yva[keep_v], test=xte[keep_t], test_labels=yte[keep_t],
-                    val_normal=xva[keep_v][yva[keep_v] == cls])
-    return data
+
+        def pick(y, n):
+            normal, other = np.flatnonzero(y == cls), np.flatnonzero(y != cls)
+            return np.sort(np.r_[normal[:n], rng.choice(other, min(n, len(other)), replace=False)])
+
+        keep_v, keep_t = pick(yva, 120), pick(yte, 60)
+        out.update(train=out["train"][:256], val=xva[keep_v], val_labels=yva[keep_v], test=xte[keep_t],
+                   test_labels=yte[keep_t], val_normal=xva[keep_v][yva[keep_v] == cls])
+    return out
 
 
 def train_oneclass(family, cls, spec, output_dir, quick=False, data=None, verbose=0):
@@ -1134,7 +1229,7 @@ def evaluate_oneclass(model, cls, data, scores=None, seed=0, detector_options=No
 
 
 def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=True, output_dir=None,
-                 recipes=None):
+                 recipes=None, data=None):
     """Protocol 1: train and measure every family on every class (see `PROTOCOL`).
 
     Args:
@@ -1169,17 +1264,17 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
     results = {"families": {}, "baselines": {}, "classes": classes}
     try:
         for cls in _progress(classes, progress, "one-class"):
-            data = _oneclass_data(cls, quick)
-            b = _baseline_scores(data["train"], [data["val"], data["test"]], 32, seed)
-            nv, nt = data["val_labels"] == cls, data["test_labels"] == cls
+            sets = _oneclass_data(cls, quick, data)
+            b = _baseline_scores(sets["train"], [sets["val"], sets["test"]], 32, seed)
+            nv, nt = sets["val_labels"] == cls, sets["test_labels"] == cls
             for method, (sv, st) in b.items():
                 slot = results["baselines"].setdefault(method, {"classes": {}})
                 slot["classes"][str(cls)] = {"val_auroc": round(auroc(sv[nv], sv[~nv]), 4),
                                              "test_auroc": round(auroc(st[nt], st[~nt]), 4)}
             for family in families:
                 spec = recipes["families"][family]
-                model, summary = train_oneclass(family, cls, spec, root / f"{family}_{cls}", quick=quick, data=data)
-                scores = evaluate_oneclass(model, cls, data, seed=seed, detector_options=spec.get("detector"))
+                model, summary = train_oneclass(family, cls, spec, root / f"{family}_{cls}", quick=quick, data=sets)
+                scores = evaluate_oneclass(model, cls, sets, seed=seed, detector_options=spec.get("detector"))
                 slot = results["families"].setdefault(family, {"classes": {}})
                 slot["classes"][str(cls)] = {"scores": scores, **summary}
                 import keras
@@ -1243,11 +1338,11 @@ def run(models=None, names=None, *, quick=False, seed=0, progress=True, protocol
     if protocol not in PROTOCOLS:
         raise DetectorError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}.")
     if protocol == "ood":
-        unknown = set(options) - {"scores"}
+        unknown = set(options) - {"scores", "data"}
         if unknown:
-            raise DetectorError(f"protocol 'ood' takes the option scores=; got {sorted(unknown)}.")
+            raise DetectorError(f"protocol 'ood' takes the options scores=, data=; got {sorted(unknown)}.")
         return run_ood(models, names, quick=quick, seed=seed, progress=progress, **options)
-    unknown = set(options) - {"families", "classes", "output_dir", "recipes"}
+    unknown = set(options) - {"families", "classes", "output_dir", "recipes", "data"}
     if unknown:
         raise DetectorError(f"protocol 'oneclass' takes families=, classes=, output_dir=; got {sorted(unknown)}.")
     oneclass = run_oneclass(quick=quick, seed=seed, progress=progress, **options)
