@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test data verify results clean
+.PHONY: demo test data verify results tasks classifiers clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ verify: $(STAMP)
 
 results: $(STAMP)
 	$(BIN)/aezoo results --update README.md
+
+# The task benchmarks of README "Tasks" over every published entry (pretrained/tasks/*.json), then the tables.
+TASKS ?= denoise features compress generate embed
+tasks: $(STAMP)
+	for t in $(TASKS); do $(BIN)/aezoo bench $$t || exit 1; done
+	$(BIN)/aezoo results --update README.md
+
+# Retrain the generation task's feature classifiers (bundled in pretrained/tasks/ with their sha256).
+classifiers: $(STAMP)
+	$(BIN)/python -m aezoo.tasks.generate train-classifier fashion_mnist
+	$(BIN)/python -m aezoo.tasks.generate train-classifier mnist_5k
 
 clean:
 	rm -rf $(VENV) runs aezoo_demo.png

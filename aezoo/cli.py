@@ -140,6 +140,13 @@ def cmd_benchmark(args):
     _print_json(results)
 
 
+def cmd_bench(args):
+    from aezoo.tasks import bench
+
+    result = bench(args.task, args.names or None, quick=args.quick, output=args.output, seed=args.seed)
+    _print_json(result)
+
+
 def cmd_publish(args):
     from aezoo.cards import publish
 
@@ -265,6 +272,15 @@ def build_parser():
     s.add_argument("--min-repeats", type=int, default=20)
     s.add_argument("--min-seconds", type=float, default=1.0)
     s.set_defaults(func=cmd_benchmark)
+
+    s = sub.add_parser("bench", help="measure entries at a task beside baselines (JSON into pretrained/tasks/TASK.json)")
+    s.add_argument("task", choices=["anomaly", "denoise", "features", "compress", "generate", "embed"])
+    s.add_argument("names", nargs="*", metavar="NAME[:VERSION]",
+                   help="entries (default: every published entry the task applies to, newest version)")
+    s.add_argument("--quick", action="store_true", help="a small, fast variant (writes nothing without --output)")
+    s.add_argument("--output", help="JSON file to merge the results into (default pretrained/tasks/TASK.json)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")
     s.add_argument("name")

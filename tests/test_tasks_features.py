@@ -28,6 +28,13 @@ def test_probe_on_separable_codes_is_accurate_and_chance_on_noise():
     assert noise["accuracy"] < 0.25  # 10 classes: chance is 0.1
 
 
+def test_probe_chooses_c_on_validation_and_scores_the_test_split():
+    (a, ya), (b, yb), (c, yc) = separable(500, seed=0), separable(200, seed=1), separable(300, seed=2)
+    shuffled = np.random.default_rng(0).permutation(yc)  # test labels unrelated to the features
+    probe = features.linear_probe(a, ya, b, yb, c, shuffled)
+    assert min(probe["validation"].values()) >= 0.99 and probe["accuracy"] < 0.25
+
+
 def test_balanced_draw():
     y = np.repeat(np.arange(10), 30)
     idx = features.balanced_draw(y, 100, 0)
@@ -48,12 +55,12 @@ def test_few_label_runs_and_restores_the_encoder():
     x = make_images(60)
     y = np.arange(60) % 10
     fresh = lambda seed: aezoo.DenseAutoencoder((28, 28, 1), latent_dim=4, hidden=[8])  # noqa: E731
-    out = features.few_label(model, fresh, x, y, x[:20], y[:20], labels=(20,), draws=2, head_steps=3,
+    out = features.few_label(model, fresh, x, y, x[:20], y[:20], labels=(20,), draws=1, head_steps=3,
                              finetune_steps=2, scratch_steps=2)
     runs = out["20"]
     assert set(runs) == {"frozen", "finetuned", "scratch"}
     for r in runs.values():
-        assert len(r["runs"]) == 2 and r["mean"] == pytest.approx(np.mean(r["runs"]))
+        assert len(r["runs"]) == 1 and r["mean"] == pytest.approx(np.mean(r["runs"]))
         assert all(0 <= a <= 1 for a in r["runs"])
     for w0, w1 in zip(before, model.encoder.get_weights()):
         np.testing.assert_array_equal(w0, w1)

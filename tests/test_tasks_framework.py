@@ -101,7 +101,7 @@ def test_bench_merges_into_the_file_and_keeps_other_entries(fake_task, tmp_path)
     assert saved["tiny_task_a"]["1"]["value"] == 1.0 and saved["tiny_task_b"]["1"]["value"] == 1.0
     assert saved["baselines"]["mnist_5k"] == {"tiny_task_a": 0.5, "tiny_task_b": 0.5}
     assert {"machine", "versions", "date", "protocol"} <= set(saved)
-    assert not list(path.parent.glob(".*part"))  # no temporary file left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == ["fake.json"]  # no temporary file left behind
     # a quick run does not touch the results file unless asked to
     quick = tasks.bench("fake", models={"tiny_task_a": fake_task}, quick=True, progress=False)
     assert quick["entries"]["tiny_task_a"]["value"] == 2.0

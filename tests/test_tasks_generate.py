@@ -14,7 +14,9 @@ def test_frechet_distance_known_answers():
     assert generate.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
     shift = np.array([3.0, 0, 0, 0, 4.0])
     assert generate.frechet_distance(f, f + shift) == pytest.approx(25.0, rel=1e-6)  # same covariance: ||Δμ||²
-    assert generate.frechet_distance(f, 2 * f) == pytest.approx(np.trace(np.cov(f, rowvar=False)), rel=1e-6)
+    # N(m, S) vs N(2m, 4S): ||m||² + tr(S + 4S - 2 (4S²)^½) = ||m||² + tr(S)
+    expected = np.sum(f.mean(axis=0) ** 2) + np.trace(np.cov(f, rowvar=False))
+    assert generate.frechet_distance(f, 2 * f) == pytest.approx(expected, rel=1e-6)
 
 
 def test_precision_recall_known_answers():

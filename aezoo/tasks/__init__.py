@@ -37,8 +37,6 @@ import datetime
 import importlib
 import inspect
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -63,7 +61,7 @@ TASK_TITLES = {
 RESERVED = ("task", "protocol", "anchors", "baselines", "settings", "machine", "versions", "date", "entries",
             "command", "figures")
 TASKS_START, TASKS_END = "<!-- tasks:start -->", "<!-- tasks:end -->"
-TASKS_DIR = Path(__file__).resolve().parent.parent.parent / "pretrained" / "tasks"
+TASKS_DIR = None  # None: aezoo._io.pretrained_dir() / "tasks" (a test may point it elsewhere)
 
 
 # --------------------------------------------------------------------------- modules and names
@@ -204,58 +202,27 @@ def label(name: str, version: str | int) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _write_text(path: Path, text: str) -> Path:
-    """Write `text` to `path` atomically (temporary file beside it, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def write_json(path: Path, data: Any) -> Path:
-    """Write JSON atomically (indent 2, a newline at the end)."""
-    return _write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write JSON atomically (`aezoo._io.write_json`: temporary file beside it, then rename)."""
+    from aezoo import _io
+
+    return _io.write_json(path, data)
 
 
 def save_figure(fig, path: Path, dpi: int = 100) -> Path:
     """Save a matplotlib figure as PNG atomically (temporary file beside it, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    from aezoo import _io
 
-
-def _json_default(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+    with _io.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    return Path(path)
 
 
 def tasks_dir() -> Path:
-    """Where task results live: ``pretrained/tasks`` (beside manifest.json)."""
-    return TASKS_DIR
+    """Where task results live: ``pretrained/tasks`` (beside manifest.json; `TASKS_DIR` when set)."""
+    from aezoo import _io
+
+    return Path(TASKS_DIR) if TASKS_DIR is not None else _io.pretrained_dir() / "tasks"
 
 
 def results_path(task: str) -> Path:
@@ -333,9 +300,9 @@ def versions() -> dict:
     """Library versions for the record."""
     import importlib.metadata as md
 
-    from aezoo.training import versions as _versions
+    from aezoo import _io
 
-    out = dict(_versions())
+    out = dict(_io.versions())
     for package in ("scikit-learn", "scikit-image", "pillow", "scipy"):
         try:
             out[package] = md.version(package)
@@ -459,13 +426,15 @@ def write_cards(manifest_path: Path | None = None, directory: Path | None = None
     """Put each entry's task headlines into its card: manifest[NAME][VERSION]["tasks"].
 
     Only published (name, version) records are touched; a record's "tasks"
-    is replaced by what the task files say now.
+    is replaced by what the task files say now. The file is only rewritten
+    when something changed.
 
     Returns:
         The (name, version) pairs written.
     """
     manifest_path = Path(manifest_path) if manifest_path is not None else tasks_dir().parent / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
+    before = copy.deepcopy(manifest)
     summaries = card_summaries(directory)
     written = []
     for name, by_version in manifest.items():
@@ -478,7 +447,8 @@ def write_cards(manifest_path: Path | None = None, directory: Path | None = None
                 written.append((name, version))
             elif "tasks" in record:
                 del record["tasks"]
-    write_json(manifest_path, manifest)
+    if manifest != before:  # a no-op when the cards already say what the task files say
+        write_json(manifest_path, manifest)
     return written
 
 

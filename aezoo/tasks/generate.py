@@ -108,7 +108,8 @@ def train_classifier(dataset: str = "fashion_mnist", directory=None, progress: b
     """
     import keras
 
-    from aezoo.training import versions
+    from aezoo import _io
+    from aezoo.weights import sha256
 
     if recipe is None and dataset not in CLASSIFIER_RECIPE:
         raise InputError(f"no classifier recipe for {dataset!r}; expected one of {', '.join(CLASSIFIER_RECIPE)}.")
@@ -125,15 +126,9 @@ def train_classifier(dataset: str = "fashion_mnist", directory=None, progress: b
     directory = Path(directory or tasks.tasks_dir())
     directory.mkdir(parents=True, exist_ok=True)
     file = f"classifier_{dataset}.weights.h5"
-    tmp = directory / f".{file}.part.weights.h5"
-    try:
-        net.save_weights(str(tmp))
-        tmp.chmod(0o644)
-        tmp.replace(directory / file)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    from aezoo.weights import sha256
+    bare = build_classifier(x_tr.shape[1:], net.output_shape[-1])  # uncompiled: no optimizer state in the file
+    bare.set_weights(net.get_weights())
+    _io.save_weights(bare, directory / file)
 
     record = {
         "file": file, "sha256": sha256(directory / file), "bytes": (directory / file).stat().st_size,
@@ -143,7 +138,7 @@ def train_classifier(dataset: str = "fashion_mnist", directory=None, progress: b
         "train_images": int(len(x_tr)), "train_seconds": round(seconds, 1),
         "validation_accuracy": float(net.evaluate(x_va, y_va, verbose=0)[1]),
         "test_accuracy": float(net.evaluate(x_te, y_te, verbose=0)[1]),
-        "versions": versions(),
+        "versions": tasks.versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "command": f"python -m aezoo.tasks.generate train-classifier {dataset}",
     }
@@ -201,7 +196,7 @@ def frechet_distance(f1, f2) -> float:
     f1, f2 = np.asarray(f1, dtype="float64"), np.asarray(f2, dtype="float64")
     mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():  # a singular product: nudge the diagonals (as the FID reference code does)
         offset = np.eye(len(s1)) * 1e-6
         covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
