@@ -173,6 +173,35 @@ def test_ssim_score_is_one_minus_tf_ssim(dense, normal):
     np.testing.assert_allclose(det.score(x), want, rtol=1e-5, atol=1e-6)
 
 
+# -- the graph and its exports ----------------------------------------------------------
+
+
+def test_graph_fn_agrees_with_score_and_predict(vae, normal):
+    x = np.concatenate([make_images(20, seed=13), 1 - make_images(10, seed=14)])
+    for score in ("ssim", "latent_knn", "elbo"):
+        det = AnomalyDetector(vae, score, samples=2).fit(normal, fpr=0.1)
+        out = det.graph_fn()(keras.ops.convert_to_tensor(x))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(out["score"]), det.score(x), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(out["is_anomaly"]), det.predict(x))
+
+
+@pytest.mark.parametrize("fmt, score", [("savedmodel", "latent_knn"), ("tflite", "ssim"), ("onnx", "iwae")])
+def test_exported_detect_signature_agrees_with_the_detector(tmp_path, vae, normal, fmt, score):
+    pytest.importorskip("aezoo.deploy", reason="aezoo.deploy (extra_functions) is not committed yet")
+    det = AnomalyDetector(vae, score, samples=2).fit(normal, fpr=0.1)
+    x = np.concatenate([make_images(40, seed=15), 1 - make_images(20, seed=16)])
+    report = det.export(tmp_path / f"detector.{fmt}", format=fmt, verify_data=x)
+    assert report["passed"]
+    assert report["detector"]["prediction_mismatches"] == 0
+    assert report["detector"]["max_abs_score_diff"] <= 1e-4 * max(1.0, float(np.abs(det.score(x)).max()))
+    assert 0 < det.predict(x).sum() < len(x)          # both outcomes occur: the comparison means something
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(tmp_path / "detector.savedmodel"))
+        assert "detect" in loaded.signatures and "reconstruct" in loaded.signatures
+
+
 # -- save / load ----------------------------------------------------------------------
 
 
@@ -266,7 +295,7 @@ def _fake_datasets():
     return sets
 
 
-def test_ood_protocol_quick_on_a_pretrained_entry():
+def test_ood_protocol_quick_on_a_pretrained_entry(tmp_path):
     results = anomaly.run(names=["dense_mnist:1"], quick=True, progress=False, data=_fake_datasets(),
                           scores=["mse", "latent_mahalanobis"])
     entry = results["entries"]["dense_mnist"]
@@ -281,6 +310,7 @@ def test_ood_protocol_quick_on_a_pretrained_entry():
     assert "`dense_mnist` v1" in anomaly.table(results)
     assert anomaly.card_summary(entry)["default_score"] == entry["default_score"]
     json.dumps(results)
+    assert [p.name for p in map(__import__("pathlib").Path, anomaly.figures(results, tmp_path))] == ["anomaly_ood.png"]
 
 
 def test_ood_protocol_one_version_per_name():
@@ -289,12 +319,13 @@ def test_ood_protocol_one_version_per_name():
                     data=_fake_datasets())
 
 
-def test_oneclass_protocol_quick():
+def test_oneclass_protocol_quick(tmp_path, monkeypatch):
     recipes = anomaly.oneclass_recipes()
     dense = recipes["families"]["dense"]
     recipes["families"] = {"dense": {**dense, "config": {**dense["config"], "hidden": [16], "latent_dim": 4}}}
-    results = anomaly.run(protocol="oneclass", classes=[1], quick=True, progress=False, recipes=recipes,
-                          data=_fake_datasets())
+    run = dict(protocol="oneclass", classes=[1], quick=True, progress=False, recipes=recipes, data=_fake_datasets(),
+               output_dir=tmp_path / "runs")
+    results = anomaly.run(**run)
     slot = results["oneclass"]["families"]["dense"]
     assert slot["epochs"] == 1 and slot["classes"]["1"]["train_images"] == 30
     assert slot["default_score"] == max(slot["val_mean"], key=slot["val_mean"].get)
@@ -302,6 +333,11 @@ def test_oneclass_protocol_quick():
     assert results["oneclass"]["baselines"]["pixel_knn"]["classes"]["1"]["test_auroc"] == 1.0
     assert "One-class Fashion-MNIST" in anomaly.table(results)
     json.dumps(results)
+    # a second run with the same recipe resumes from the finished (family, class) records: no training
+    monkeypatch.setattr(anomaly, "train_oneclass", lambda *a, **k: pytest.fail("retrained a finished class"))
+    assert anomaly.run(**run)["oneclass"] == results["oneclass"]
+    written = anomaly.figures(results, tmp_path)
+    assert [p.name for p in map(__import__("pathlib").Path, written)] == ["anomaly_oneclass.png"]
 
 
 def test_run_rejects_unknown_protocol_and_options():

@@ -795,21 +795,7 @@ class AnomalyDetector:
         Example:
             >>> det.save("runs/conv_mnist/conv_mnist.anomaly.json")
         """
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path), suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f)
-                f.write("\n")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        return path
+        return _write_json_atomic(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, data, model=None):
@@ -875,6 +861,25 @@ def _run_artifact(path, format, x):
     return deploy._chunked(run, "detect", images=x)
 
 
+def _write_json_atomic(path, data):
+    """Write JSON to `path` atomically (a temp file beside it, then rename)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
 def detector_path(weights_path):
     """Where a model's detector lives beside its weights: NAME.weights.h5 -> NAME.anomaly.json.
 
@@ -895,9 +900,10 @@ PROTOCOL = (
     "Protocol 2 (out-of-distribution, every published entry, each version): the entry's own test split is "
     "normal and the other dataset's test split anomalous -- Fashion-MNIST test (10,000) vs the mnist_5k digits "
     "(test split, 1,000), and mnist_5k test vs Fashion-MNIST test. Each score's density (latent scores) is fitted "
-    "on the entry's training split (a fixed random subset of 10,000 images for Fashion-MNIST, all 3,500 for mnist_5k; the "
-    "kNN bank a seeded subset of at most 4,096 codes) and its threshold calibrated on the entry's validation split at fpr 0.05 (the test FPR at that "
-    "threshold is reported as a check). AUROC and FPR at 95% TPR (anomalies positive: the fraction of normal test "
+    "on the entry's training split (a fixed random subset of 10,000 images for Fashion-MNIST, all 3,500 for "
+    "mnist_5k; the kNN bank: a seeded subset of at most 4,096 of their codes, k = 5, distances after whitening) "
+    "and its threshold calibrated on the entry's validation split at fpr 0.05 (the test FPR at that threshold is "
+    "reported as a check). AUROC and FPR at 95% TPR (anomalies positive: the fraction of normal test "
     "images flagged when 95% of the anomalies are) per score. Each entry's default score (score='auto') is the "
     "one with the best AUROC on the validation splits (its own validation split vs the other dataset's), never "
     "on test. Baselines in the same run: PCA reconstruction error (as many components as the entry's latent) "
@@ -1113,9 +1119,9 @@ def run_ood(models=None, names=None, *, quick=False, seed=0, progress=True, scor
             baselines[bkey] = True
     baselines = {k: v for k, v in baselines.items() if not k.count("/")}
     return {"task": TASK, "protocol": PROTOCOL, "entries": entries, "baselines": baselines, "anchors": ANCHORS,
-            "settings": {"protocol": "ood", "quick": bool(quick), "seed": seed, "calibration_fpr": CALIBRATION_FPR,
-                         "fit_limit": 128 if quick else OOD_FIT_LIMIT, "max_reference": 4096, "knn_k": 5,
-                         "samples": 8, "baseline_knn_k": BASELINE_KNN_K}}
+            "settings": {"ood": {"quick": bool(quick), "seed": seed, "calibration_fpr": CALIBRATION_FPR,
+                                 "fit_limit": 128 if quick else OOD_FIT_LIMIT, "max_reference": 4096, "knn_k": 5,
+                                 "knn_metric": "mahalanobis", "samples": 8, "baseline_knn_k": BASELINE_KNN_K}}}
 
 
 def _published_items():
@@ -1238,7 +1244,9 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
         quick: tiny data and 1 epoch (tests, smoke runs).
         seed: detector seed.
         progress: tqdm progress bars.
-        output_dir: where the run directories go (default: a temporary directory, removed after).
+        output_dir: where the run directories go (default: a temporary directory, removed after);
+            each finished (family, class) leaves FAMILY_CLASS.result.json there, and a
+            later run with the same recipe reuses it (an interrupted run resumes).
         recipes: the recipes dict (default: `oneclass_recipes()`).
 
     Returns:
@@ -1273,13 +1281,19 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
                                              "test_auroc": round(auroc(st[nt], st[~nt]), 4)}
             for family in families:
                 spec = recipes["families"][family]
-                model, summary = train_oneclass(family, cls, spec, root / f"{family}_{cls}", quick=quick, data=sets)
-                scores = evaluate_oneclass(model, cls, sets, seed=seed, detector_options=spec.get("detector"))
-                slot = results["families"].setdefault(family, {"classes": {}})
-                slot["classes"][str(cls)] = {"scores": scores, **summary}
-                import keras
+                done = root / f"{family}_{cls}.result.json"     # resume: a finished (family, class) is kept
+                record = json.loads(done.read_text()) if done.is_file() else None
+                if record is None or record.get("spec") != spec or record.get("quick") != bool(quick):
+                    model, summary = train_oneclass(family, cls, spec, root / f"{family}_{cls}", quick=quick,
+                                                    data=sets)
+                    scores = evaluate_oneclass(model, cls, sets, seed=seed, detector_options=spec.get("detector"))
+                    record = {"spec": spec, "quick": bool(quick), "result": {"scores": scores, **summary}}
+                    _write_json_atomic(done, record)
+                    import keras
 
-                keras.backend.clear_session()
+                    keras.backend.clear_session()
+                slot = results["families"].setdefault(family, {"classes": {}})
+                slot["classes"][str(cls)] = record["result"]
     finally:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
@@ -1348,8 +1362,9 @@ def run(models=None, names=None, *, quick=False, seed=0, progress=True, protocol
     oneclass = run_oneclass(quick=quick, seed=seed, progress=progress, **options)
     return {"task": TASK, "protocol": PROTOCOL, "entries": {}, "baselines": {"oneclass": oneclass["baselines"]},
             "anchors": ANCHORS, "oneclass": oneclass,
-            "settings": {"protocol": "oneclass", "quick": bool(quick), "seed": seed,
-                         "calibration_fpr": CALIBRATION_FPR, "classes": oneclass["classes"]}}
+            "settings": {"oneclass": {"quick": bool(quick), "seed": seed, "calibration_fpr": CALIBRATION_FPR,
+                                      "classes": oneclass["classes"], "baseline_knn_k": BASELINE_KNN_K,
+                                      "baseline_pca_components": 32}}}
 
 
 def _entry_rows(results):
@@ -1373,8 +1388,9 @@ def _fmt(value, digits=3):
 
 
 def table(results):
-    """Markdown tables: protocol 2 per entry (AUROC / FPR95 per score, the default
-    marked) beside the pixel baselines; protocol 1 per family beside the anchors (cited).
+    """Markdown tables: protocol 2 per entry (AUROC and FPR95 per score, the default
+    marked) and the pixel baselines; protocol 1 per family beside the baselines and the
+    published anchors (cited, with the protocol differences).
 
     Args:
         results: a `run` result, or pretrained/tasks/anomaly.json.
@@ -1388,7 +1404,7 @@ def table(results):
     lines = []
     rows = _entry_rows(results)
     if rows:
-        lines += ["**Out-of-distribution (protocol 2)**: AUROC on the test splits (FPR at 95% TPR in brackets); "
+        lines += ["**Out-of-distribution (protocol 2)**: test AUROC (FPR at 95% TPR in brackets) per score; "
                   "**bold** = the entry's default score (`score=\"auto\"`), chosen on the validation splits.", "",
                   "| entry | normal → anomalies | " + " | ".join(SCORES) + " |",
                   "|---|---|" + "---|" * len(SCORES)]
@@ -1400,47 +1416,53 @@ def table(results):
                 cells.append(f"**{cell}**" if s == r.get("default_score") else cell)
             pair = f"{r.get('normal', '?').split(':')[0]} → {r.get('anomalous', '?').split(':')[0]}"
             lines.append(f"| `{name}` v{version} | {pair} | " + " | ".join(cells) + " |")
-        base = results.get("baselines") or {}
-        for dataset, methods in base.items():
-            if dataset == "oneclass" or not isinstance(methods, dict):
-                continue
-            for method, m in methods.items():
-                if isinstance(m, dict) and "auroc" in m:
-                    lines.append(f"| baseline: {method} | {dataset} → {OOD_PAIRS.get(dataset, '?')} | "
-                                 f"{m['auroc']:.3f} ({m['fpr95']:.2f}) (pixels) |" + " |" * (len(SCORES) - 1))
+        base = {d: m for d, m in (results.get("baselines") or {}).items() if d in OOD_PAIRS and isinstance(m, dict)}
+        if base:
+            lines += ["", "Baselines on raw pixels, same images (fitted on the same training images):", "",
+                      "| normal → anomalies | method | AUROC | FPR95 |", "|---|---|---|---|"]
+            for dataset, methods in sorted(base.items()):
+                for method, m in sorted(methods.items()):
+                    lines.append(f"| {dataset} → {OOD_PAIRS[dataset]} | {method} | {m['auroc']:.3f} | "
+                                 f"{m['fpr95']:.2f} |")
         lines.append("")
     oneclass = results.get("oneclass")
     if oneclass and oneclass.get("families"):
-        fams = oneclass["families"]
+        from aezoo.datasets import INFO
+
+        fams, base = oneclass["families"], oneclass.get("baselines") or {}
         lines += ["**One-class Fashion-MNIST (protocol 1)**: mean test AUROC over the 10 classes (one model per "
-                  "class and family); **bold** = the family's default score, chosen on the validation split.", "",
-                  "| family | epochs | train s (CPU s) | " + " | ".join(s for s in SCORES) + " |",
-                  "|---|---|---|" + "---|" * len(SCORES)]
+                  "class), each family at its default score (chosen on the validation split), beside pixel "
+                  "baselines from the same run and published figures (not re-run here).", "",
+                  "| method | mean AUROC | score | epochs | train time, 10 models: s (CPU s) |",
+                  "|---|---|---|---|---|"]
+        for family, slot in fams.items():
+            lines.append(f"| aezoo {family} AE (one-class recipe) | {slot['default_mean_auroc']:.3f} | "
+                         f"{slot['default_score']} | {slot['epochs']} | {slot['seconds']:.0f} "
+                         f"({slot['cpu_seconds']:.0f}) |")
+        for method, slot in base.items():
+            lines.append(f"| baseline: {method} on pixels | {slot['mean']:.3f} | — | — | — |")
+        for a in ANCHORS:
+            lines.append(f"| published: {a['method']} ({a['source']}) | {a['value']:.3f} | — | — | — |")
+        lines += ["", "Every score (mean test AUROC; **bold** = the default):", "",
+                  "| family | " + " | ".join(SCORES) + " |", "|---|" + "---|" * len(SCORES)]
         for family, slot in fams.items():
             cells = []
             for s in SCORES:
                 v = slot["mean"].get(s)
                 cell = "—" if v is None else f"{v:.3f}"
                 cells.append(f"**{cell}**" if s == slot["default_score"] else cell)
-            lines.append(f"| {family} | {slot['epochs']} | {slot['seconds']:.0f} ({slot['cpu_seconds']:.0f}) | "
-                         + " | ".join(cells) + " |")
-        for method, slot in (oneclass.get("baselines") or {}).items():
-            lines.append(f"| baseline: {method} (pixels) | — | — | {slot['mean']:.3f} |" + " |" * (len(SCORES) - 1))
-        for a in ANCHORS:
-            lines.append(f"| published: {a['method']} | — | — | {a['value']:.3f} |" + " |" * (len(SCORES) - 1))
-        lines += ["", "Per class (test AUROC, default scores):", "",
-                  "| class | " + " | ".join(f"{f} ({fams[f]['default_score']})" for f in fams)
-                  + " | " + " | ".join(oneclass.get("baselines", {})) + " |",
-                  "|---|" + "---|" * (len(fams) + len(oneclass.get("baselines", {})))]
-        from aezoo.datasets import INFO
-
+            lines.append(f"| {family} | " + " | ".join(cells) + " |")
+        lines += ["", "Per class (test AUROC at each family's default score):", "",
+                  "| normal class | " + " | ".join(f"{f} ({fams[f]['default_score']})" for f in fams)
+                  + "".join(f" | pixels: {m}" for m in base) + " |",
+                  "|---|" + "---|" * (len(fams) + len(base))]
         for c in oneclass["classes"]:
             cells = [_fmt(fams[f]["classes"][str(c)]["scores"][fams[f]["default_score"]]["test_auroc"]) for f in fams]
-            cells += [_fmt(b["classes"][str(c)]["test_auroc"]) for b in oneclass.get("baselines", {}).values()]
+            cells += [_fmt(b["classes"][str(c)]["test_auroc"]) for b in base.values()]
             lines.append(f"| {c} {INFO['fashion_mnist']['classes'][c]} | " + " | ".join(cells) + " |")
-        lines += ["", "Published figures (not re-run here):", ""]
+        lines += ["", "Protocol differences from the published figures:", ""]
         for a in ANCHORS:
-            lines.append(f"- {a['method']}: {a['value']:.3f} — {a['source']}. Differences: {a['differences']}.")
+            lines.append(f"- {a['method']} ({a['value']:.3f}; {a['source']}): {a['differences']}.")
         lines.append("")
     return "\n".join(lines)
 
@@ -1457,3 +1479,114 @@ def card_summary(entry_result):
     return {"default_score": s, "auroc": m["auroc"], "fpr95": m["fpr95"],
             "normal": entry_result.get("normal"), "anomalous": entry_result.get("anomalous"),
             "selected_on": entry_result.get("selected_on", "validation AUROC")}
+
+
+def figures(results, directory):
+    """PNGs beside the results JSON: per-class one-class AUROC bars (protocol 1) and a
+    heat map of the OOD AUROC of every entry and score (protocol 2).
+
+    Args:
+        results: the merged task file (or a `run` result).
+        directory: where to write them.
+
+    Returns:
+        The paths written.
+
+    Example:
+        >>> figures(json.load(open("pretrained/tasks/anomaly.json")), "pretrained/tasks")
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aezoo.tasks import save_figure
+
+    written = []
+    oneclass = results.get("oneclass")
+    if oneclass and oneclass.get("families"):
+        from aezoo.datasets import INFO
+
+        fams, base = oneclass["families"], oneclass.get("baselines") or {}
+        series = [(f"{f} AE ({s['default_score']}): mean {s['default_mean_auroc']:.3f}",
+                   [s["classes"][str(c)]["scores"][s["default_score"]]["test_auroc"] for c in oneclass["classes"]])
+                  for f, s in fams.items()]
+        series += [(f"pixels, {m}: mean {b['mean']:.3f}", [b["classes"][str(c)]["test_auroc"]
+                                                          for c in oneclass["classes"]]) for m, b in base.items()]
+        fig, ax = plt.subplots(figsize=(12, 4.5))
+        width = 0.8 / len(series)
+        xs = np.arange(len(oneclass["classes"]))
+        for i, (label, values) in enumerate(series):
+            ax.bar(xs + (i - (len(series) - 1) / 2) * width, values, width, label=label,
+                   hatch="//" if label.startswith("pixels") else None, alpha=0.9)
+        for a, style in zip(ANCHORS, (":", "--", "-.", "-")):
+            ax.axhline(a["value"], color="gray", linestyle=style, linewidth=1, label=f"{a['method']} (published mean)")
+        ax.set_xticks(xs, [INFO["fashion_mnist"]["classes"][c] for c in oneclass["classes"]], rotation=20)
+        ax.set_ylim(0.5, 1.0)
+        ax.set_ylabel("test AUROC (class normal vs the other 9)")
+        ax.set_title("One-class Fashion-MNIST: one model per class and family (aezoo bench anomaly, protocol 1)")
+        ax.legend(fontsize=7, ncol=2, loc="lower left")
+        fig.tight_layout()
+        written.append(save_figure(fig, os.path.join(directory, "anomaly_oneclass.png")))
+        plt.close(fig)
+    rows = _entry_rows(results)
+    if rows:
+        grid = np.full((len(rows), len(SCORES)), np.nan)
+        for i, (_, _, r) in enumerate(rows):
+            for j, s in enumerate(SCORES):
+                if s in r["scores"]:
+                    grid[i, j] = r["scores"][s]["auroc"]
+        fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
+        image = ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+        for i, (_, _, r) in enumerate(rows):
+            for j, s in enumerate(SCORES):
+                if np.isfinite(grid[i, j]):
+                    bold = "bold" if s == r.get("default_score") else "normal"
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8, fontweight=bold)
+        ax.set_xticks(range(len(SCORES)), SCORES, rotation=20)
+        ax.set_yticks(range(len(rows)), [f"{n} v{v} ({r.get('normal', '?').split(':')[0]} vs "
+                                         f"{r.get('anomalous', '?').split(':')[0]})" for n, v, r in rows], fontsize=8)
+        ax.set_title("OOD AUROC on test (bold: the entry's default score, chosen on validation)", fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.03)
+        fig.tight_layout()
+        written.append(save_figure(fig, os.path.join(directory, "anomaly_ood.png")))
+        plt.close(fig)
+    return written
+
+
+def main(argv=None):
+    """`python -m aezoo.tasks.anomaly`: run a protocol through `aezoo.tasks.bench` (merged into
+    pretrained/tasks/anomaly.json, figures beside it) and print its table.
+
+    Example:
+        python -m aezoo.tasks.anomaly                                  # protocol 2, every published entry
+        python -m aezoo.tasks.anomaly conv_mnist:1 vae_mnist:1
+        python -m aezoo.tasks.anomaly --protocol oneclass --output-dir runs/oneclass   # trains 40 models
+    """
+    import argparse
+
+    from aezoo import tasks
+
+    parser = argparse.ArgumentParser(prog="python -m aezoo.tasks.anomaly", description=main.__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="NAME or NAME:VERSION (protocol ood; default: every published)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="ood")
+    parser.add_argument("--families", nargs="*", help="oneclass: families (default: all in oneclass.json)")
+    parser.add_argument("--classes", nargs="*", type=int, help="oneclass: normal classes (default 0-9)")
+    parser.add_argument("--output-dir", help="oneclass: run directories (kept; an interrupted run resumes)")
+    parser.add_argument("--output", help="the JSON file to merge into (default pretrained/tasks/anomaly.json)")
+    parser.add_argument("--quick", action="store_true", help="the small, fast variant (not written by default)")
+    args = parser.parse_args(argv)
+    options = {}
+    if args.protocol == "oneclass":
+        options.update(protocol="oneclass", families=args.families, classes=args.classes, output_dir=args.output_dir)
+    if args.protocol == "ood":
+        names = args.names or None
+    else:  # the one-class protocol trains its own models: bench needs some entry to resolve, it is not used
+        names = [_published_items()[0]]
+    result = tasks.bench(TASK, names, quick=args.quick, output=args.output, **options)
+    print(table(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
