@@ -48,6 +48,23 @@ def save_grid(rows, path, row_labels=None, title=None, cols=None):
     return path
 
 
+def one_per_class(labels, n):
+    """Indices of `n` images taking the classes in turn: the first image of each class,
+    then the second of each, ... (a split stored in class order shows every class).
+
+    Example:
+        >>> one_per_class([0, 0, 1, 1, 2], 4)
+        array([0, 2, 4, 1])
+    """
+    labels = np.asarray(labels)
+    per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    picked, k = [], 0
+    while len(picked) < n and any(k < len(p) for p in per_class):
+        picked += [int(p[k]) for p in per_class if k < len(p)][: n - len(picked)]
+        k += 1
+    return np.asarray(picked, dtype=np.int64)
+
+
 def tile(images, cols):
     """Split (n, H, W, C) into rows of `cols` images for `save_grid`."""
     return [images[i: i + cols] for i in range(0, len(images), cols)]
