@@ -21,18 +21,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
-import socket
-import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+AEZOO_VERSION = "0.1.0"  # aezoo.__version__ (also in setup.cfg)
 ENV_OFFLINE = "AEZOO_OFFLINE"
 TRUE_VALUES = ("1", "true", "yes", "on")
 FALSE_VALUES = ("", "0", "false", "no", "off")
@@ -90,11 +86,15 @@ def package_file(*parts: str):
     Example:
         >>> json.loads(package_file("zoo.json").read_text())
     """
+    from importlib import resources
+
     return resources.files("aezoo").joinpath(*parts)
 
 
 def pretrained_files():
     """The bundled pretrained data (weights, manifest.json, benchmark.json) as a Traversable."""
+    from importlib import resources
+
     return resources.files("aezoo.pretrained")
 
 
@@ -141,8 +141,14 @@ def dir_mode() -> int:
 # --------------------------------------------------------------------------- temporary names
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname().split(".")[0] or "host"
+
+
 def _owner_tag() -> str:
-    return f"{socket.gethostname().split('.')[0] or 'host'}-{os.getpid()}"
+    return f"{_host()}-{os.getpid()}"
 
 
 def temp_name(final_name: str, suffix: str = "") -> str:
@@ -159,7 +165,7 @@ def _writer_alive(name: str) -> bool:
         pid = int(pid)
     except (ValueError, IndexError):
         return True
-    if host != (socket.gethostname().split(".")[0] or "host"):
+    if host != _host():
         return True  # another machine's writer (a shared cache): only age decides
     if pid == os.getpid():
         return True
@@ -351,9 +357,10 @@ def versions() -> dict:
         >>> versions()["keras"]
         '3.15.1'
     """
-    from aezoo import __version__
+    import importlib.metadata
+    import platform
 
-    out = {"python": platform.python_version(), "aezoo": __version__, "backend": _backend()}
+    out = {"python": platform.python_version(), "aezoo": AEZOO_VERSION, "backend": _backend()}
     for package in VERSION_PACKAGES:
         try:
             out[package] = importlib.metadata.version(package)

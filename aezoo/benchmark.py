@@ -4,7 +4,7 @@
     aezoo benchmark conv_mnist --cards      # one entry; also write its export figures into the card
 
 For each entry the model is exported to every artifact in ARTIFACTS with
-`aezoo.export.export` (so every artifact is verified against Keras on the
+`aezoo.export` (so every artifact is verified against Keras on the
 entry's own test images before it is timed; int8 calibrates on 512 images of
 the entry's train split), then these runtimes reconstruct real test images:
 
@@ -44,7 +44,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from aezoo import _io
@@ -115,6 +114,7 @@ def summarize(times, batch):
 
 def _runners(model, paths, threads):
     """name -> make(x) -> a no-argument function that reconstructs x."""
+    import keras
     import onnxruntime
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
@@ -139,7 +139,7 @@ def _runners(model, paths, threads):
         fixed = int(detail["shape_signature"][0])
 
         def make(x):
-            from aezoo.export import _quantize
+            from aezoo.deploy import _quantize
 
             images = _quantize(x, detail)  # int8 I/O models take int8; float models float32
             if fixed < 0:
@@ -169,7 +169,7 @@ def _export_or_report(model, path, fmt, quantize, batch_size, images, representa
     default per-tensor ones miss the tolerance (the report says which was used).
     An artifact that still fails is returned as its failed report, not timed."""
     from aezoo.errors import ExportError
-    from aezoo.export import export
+    from aezoo.deploy import export
 
     options = [False, True] if quantize == "int8" else [False]
     for per_channel in options:
@@ -248,8 +248,10 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
     from tqdm.auto import tqdm
 
     from aezoo import datasets, registry
-    from aezoo.export import calibration_images
+    from aezoo.deploy import calibration_images
     from aezoo.weights import manifest as load_manifest
+
+    import keras
 
     if keras.backend.backend() != "tensorflow":
         from aezoo.errors import BackendError

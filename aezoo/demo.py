@@ -10,10 +10,20 @@ one PNG and prints a table.
 
 import numpy as np
 
-from aezoo import _io
+from aezoo import _io, datasets
 
 DEFAULT_MODELS = ("conv_fashion_mnist", "denoising_fashion_mnist", "conv_vae_fashion_mnist", "conv_mnist")
-SAMPLE_KEYS = {"fashion_mnist": "fashion_mnist", "mnist_5k": "mnist", "mnist": "mnist"}
+
+
+def sample_key(dataset):
+    """The embedded sample that shows `dataset` (`aezoo.datasets.INFO[dataset]["sample"]`)."""
+    return datasets.INFO[dataset]["sample"]
+
+
+def __getattr__(name):
+    if name == "SAMPLE_KEYS":  # the old table, now derived from aezoo.datasets.INFO
+        return {d: info["sample"] for d, info in datasets.INFO.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def embedded_samples():
@@ -30,9 +40,17 @@ def auroc(inlier_scores, outlier_scores):
 
 
 def run(output="aezoo_demo.png", model_names=None, n_show=12):
+    """Load each model (pretrained, offline), show what it does on the embedded
+    test images of its own dataset, print a table and write one PNG.
+
+    Returns:
+        One dict per model: model, images, mse, psnr, ssim (of its output
+        against the clean images), card_mse, anomaly_auroc (own dataset's
+        images against the other's), and psnr_input when the model's input
+        is not the clean image (denoisers).
+    """
     import aezoo
     from aezoo.evaluation import image_metrics
-    from aezoo.models import DenoisingAutoencoder, VariationalAutoencoder
     from aezoo.plotting import save_grid
     from aezoo.weights import manifest
 
@@ -41,9 +59,8 @@ def run(output="aezoo_demo.png", model_names=None, n_show=12):
     rows, labels, table = [], [], []
     shown_originals = set()
     for name in names:
-        dataset = aezoo.get_entry(name)["recipe"]["dataset"]
-        key = SAMPLE_KEYS[dataset]
-        other = "mnist" if key == "fashion_mnist" else "fashion_mnist"
+        key = sample_key(aezoo.get_entry(name)["recipe"]["dataset"])
+        other = next(k for k in samples if k != key)
         x = samples[key]
         model = aezoo.load(name)
         if key not in shown_originals:
@@ -51,33 +68,32 @@ def run(output="aezoo_demo.png", model_names=None, n_show=12):
             labels.append(f"{key} test")
             shown_originals.add(key)
         line = {"model": name, "images": f"{len(x)} {key} test"}
-        if isinstance(model, DenoisingAutoencoder):
-            noisy = np.asarray(model.corrupt(x, seed=0))
-            denoised = np.asarray(model.denoise(noisy))
-            rows += [noisy[:n_show], denoised[:n_show]]
-            labels += [f"+{model.noise} {model.noise_level}", "denoised"]
-            m = image_metrics(x, denoised)
-            line["psnr_noisy"] = image_metrics(x, noisy)["psnr"]
-        else:
-            recon = np.asarray(model.reconstruct(x))
-            rows.append(recon[:n_show])
-            labels.append(name.replace("_fashion_mnist", "").replace("_mnist", "") + " recon")
-            m = image_metrics(x, recon)
+        *fed, (out_label, out) = model.showcase(x, seed=0)
+        short = name.replace("_fashion_mnist", "").replace("_mnist", "")
+        for label, images in fed:
+            rows.append(images[:n_show])
+            labels.append(label)
+        rows.append(out[:n_show])
+        labels.append(f"{short} {out_label}" if not fed else out_label)
+        m = image_metrics(x, out)
+        if fed:
+            line["psnr_input"] = image_metrics(x, fed[-1][1])["psnr"]
+            line["input"] = fed[-1][0]
         line.update(mse=m["mse"], psnr=m["psnr"], ssim=m["ssim"])
         scores_in = np.asarray(model.anomaly_score(x))
         scores_out = np.asarray(model.anomaly_score(samples[other]))
         line["anomaly_auroc"] = auroc(scores_in, scores_out)
         line["card_mse"] = (manifest().get(name, {}).get("metrics") or {}).get("mse")
-        if isinstance(model, VariationalAutoencoder):
+        if model.generates:
             rows.append(np.asarray(model.sample(n_show, seed=0)))
-            labels.append("VAE samples")
+            labels.append(f"{short} samples")
         table.append(line)
 
     path = save_grid(rows, output, row_labels=labels, title="aezoo demo: pretrained models on embedded test images")
     print(f"{'model':26s} {'MSE':>8s} {'PSNR dB':>8s} {'SSIM':>6s} {'card MSE':>9s} {'anomaly AUROC':>14s}")
     for t in table:
         card = f"{t['card_mse']:.5f}" if t["card_mse"] is not None else "-"
-        extra = f"   (noisy input PSNR {t['psnr_noisy']:.2f} dB)" if "psnr_noisy" in t else ""
+        extra = f"   (input {t['input']}: PSNR {t['psnr_input']:.2f} dB)" if "psnr_input" in t else ""
         print(f"{t['model']:26s} {t['mse']:8.5f} {t['psnr']:8.2f} {t['ssim']:6.3f} {card:>9s} {t['anomaly_auroc']:14.3f}{extra}")
     print("MSE/PSNR/SSIM on the 32 embedded test images (denoisers: of the denoised noisy images);")
     print("card MSE: clean reconstruction MSE on the full test split, from the manifest;")

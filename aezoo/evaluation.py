@@ -6,19 +6,25 @@ beside a PCA baseline with the same number of components as the model's latent
 size, fitted on the same dataset's train split. Denoisers also report PSNR on
 inputs corrupted with the recipe's noise (fixed seed). VAEs also report the
 ELBO and the IWAE negative log-likelihood with k samples (nats per image).
+Those family metrics come from the family (`Autoencoder.evaluation_extras`).
+
+Keras and TensorFlow are imported when an evaluation starts, not with this module.
 """
 
+from __future__ import annotations
+
 import datetime
+import os
 
 import numpy as np
-import keras
 
 from aezoo import datasets
 from aezoo.errors import InputError
-from aezoo.models import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
 from aezoo.registry import get_entry, load
 
-_EPS = 1e-7
+_EPS = 1e-7                 # clip of reconstructions for the BCE
+METRICS_BATCH = 1000        # images per tf.image PSNR/SSIM call
+SSIM_WINDOW = 11            # tf.image's default SSIM window, shrunk for smaller images
 
 
 class PCA:
@@ -50,7 +56,7 @@ class PCA:
         return self.inverse_transform(self.transform(x), x.shape[1:])
 
 
-def image_metrics(x, recon, batch_size=1000):
+def image_metrics(x, recon, batch_size=METRICS_BATCH):
     """Mean per-image MSE, BCE, PSNR (dB) and SSIM of `recon` against `x`."""
     import tensorflow as tf
 
@@ -61,7 +67,7 @@ def image_metrics(x, recon, batch_size=1000):
     p = np.clip(recon, _EPS, 1 - _EPS)
     bce = -np.mean(x * np.log(p) + (1 - x) * np.log(1 - p), axis=axes)
     psnr, ssim = [], []
-    filter_size = min(11, *x.shape[1:3])  # tf.image's default 11x11 window, smaller for tiny images
+    filter_size = min(SSIM_WINDOW, *x.shape[1:3])
     for i in range(0, len(x), batch_size):
         a, b = tf.constant(x[i: i + batch_size]), tf.constant(recon[i: i + batch_size])
         psnr.append(tf.image.psnr(a, b, max_val=1.0).numpy())
@@ -74,21 +80,27 @@ def _predict(model, x, batch_size):
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 
-def evaluate(name, split="test", pretrained=True, weights=None, model=None, data=None, data_dir=None,
-             limit=None, batch_size=256, iwae_k=64, pca=True, seed=0, progress=True, version=None):
+def evaluate(name: str, split: str = "test", pretrained: bool = True, weights: str | os.PathLike | None = None,
+             model=None, data=None, data_dir: str | os.PathLike | None = None, limit: int | None = None,
+             batch_size: int = 256, iwae_k: int = 64, pca: bool | int = True, seed: int = 0, progress: bool = True,
+             version: int | None = None) -> dict:
     """Evaluate zoo entry `name` (its pretrained weights by default).
 
     Args:
-        name: a zoo name; gives the dataset and the recipe's noise.
+        name: a zoo name; gives the dataset and the recipe.
         split: "train", "validation" or "test".
         pretrained, weights: which weights (see `aezoo.load`).
         model: evaluate this model instead of loading `name` (e.g. just trained).
         data: your own images instead of the dataset split.
-        limit: only the first `limit` images of the split.
+        data_dir: where the dataset files are (see `aezoo.datasets`).
+        limit: only the first `limit` images (an integer >= 1).
+        batch_size: images per prediction batch.
         iwae_k: importance samples for the VAE log-likelihood (0 to skip).
         pca: also fit and score the PCA baseline: True for as many components
             as the latent size, an int for that many (e.g. 64 to ask whether a
             16-d model beats a 64-component PCA), False for none.
+        seed: seed of the noise (denoisers) and of the samples (VAEs).
+        progress: show a progress bar.
         version: which version of the entry (default: the newest published).
 
     Returns:
@@ -98,6 +110,14 @@ def evaluate(name, split="test", pretrained=True, weights=None, model=None, data
         >>> report = aezoo.evaluate("conv_mnist", limit=500)
         >>> report["metrics"]["mse"], report["ratio_to_pca"]["mse"]
     """
+    from aezoo.models import Autoencoder
+
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise InputError(f"limit must be an integer >= 1 (images to evaluate); got {limit!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+    if isinstance(iwae_k, bool) or not isinstance(iwae_k, (int, np.integer)) or iwae_k < 0:
+        raise InputError(f"iwae_k must be an integer >= 0 (0 skips the IWAE NLL); got {iwae_k!r}.")
     entry = get_entry(name, version)
     recipe = entry["recipe"]
     if model is None:
@@ -113,16 +133,14 @@ def evaluate(name, split="test", pretrained=True, weights=None, model=None, data
         data_desc = {"dataset": "user data", "split": None}
     data_desc["examples"] = int(len(x))
 
-    steps = ["reconstruct"] + (["pca"] if pca else []) + (["denoise"] if isinstance(model, DenoisingAutoencoder) else [])
-    if isinstance(model, VariationalAutoencoder):
-        steps += ["elbo"] + (["iwae"] if iwae_k else [])
+    steps = ["reconstruct"] + (["pca"] if pca else []) + ["family metrics"]
     bar = _progress(steps, progress, name)
-
-    report = {"name": name, "version": entry["version"], "family": entry["family"], "weights": _weights_desc(name, pretrained, weights, model),
+    report = {"name": name, "version": entry["version"], "family": entry["family"],
+              "weights": _weights_desc(name, pretrained, weights, model),
               "data": data_desc, "latent_dim": model.latent_dim, "params": int(model.count_params())}
-    recon = _predict(model, x, batch_size)
-    report["metrics"] = image_metrics(x, recon)
+    report["metrics"] = image_metrics(x, _predict(model, x, batch_size))
     bar.update()
+    baseline = None
     if pca:
         components = model.latent_dim if pca is True else int(pca)
         x_fit, _ = datasets.load_numpy(recipe["dataset"], "train", data_dir=data_dir)
@@ -132,31 +150,10 @@ def evaluate(name, split="test", pretrained=True, weights=None, model=None, data
         report["ratio_to_pca"] = {"mse": report["metrics"]["mse"] / report["pca"]["mse"],
                                   "bce": report["metrics"]["bce"] / report["pca"]["bce"]}
         bar.update()
-    if isinstance(model, DenoisingAutoencoder):
-        noise = recipe.get("corruption") or {"noise": model.noise, "level": model.noise_level}
-        noisy = np.asarray(model.corrupt(x, seed=seed))
-        denoised = _predict(model, noisy, batch_size)
-        report["denoising"] = {"noise": noise["noise"], "level": noise["level"], "seed": seed,
-                               "psnr_noisy": image_metrics(x, noisy)["psnr"],
-                               **{f"{k}_denoised": v for k, v in image_metrics(x, denoised).items()}}
-        if pca:
-            report["denoising"]["psnr_pca"] = image_metrics(x, baseline.reconstruct(noisy))["psnr"]
-        bar.update()
-    if isinstance(model, VariationalAutoencoder):
-        elbo = np.concatenate([np.asarray(model.elbo(x[i: i + batch_size], seed=seed + i))
-                               for i in range(0, len(x), batch_size)])
-        report["vae"] = {"elbo": float(elbo.mean()), "likelihood": model.likelihood_name}
-        bar.update()
-        if iwae_k:
-            if keras.backend.backend() == "tensorflow":
-                chunk = max(1, 4096 // int(iwae_k))
-                ll = np.concatenate([np.asarray(model.log_likelihood(x[i: i + chunk], k=iwae_k, seed=seed + i))
-                                     for i in range(0, len(x), chunk)])
-                report["vae"].update(iwae_k=int(iwae_k), nll=float(-ll.mean()))
-            else:
-                report["vae"]["nll"] = None
-                report["vae"]["note"] = "IWAE NLL uses tensorflow-probability: run with KERAS_BACKEND=tensorflow"
-            bar.update()
+    report.update(model.evaluation_extras(x, metrics=image_metrics,
+                                          predict=lambda images: _predict(model, images, batch_size),
+                                          baseline=baseline, seed=seed, batch_size=batch_size, iwae_k=iwae_k))
+    bar.update()
     bar.close()
     report["versions"] = _versions()
     report["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -195,17 +192,9 @@ def format_report(report):
             f"latent {report['latent_dim']}, PCA with {report.get('pca', {}).get('components', '-')} components")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    if "denoising" in report:
-        dn = report["denoising"]
-        lines.append(f"denoising ({dn['noise']} {dn['level']}): PSNR noisy {dn['psnr_noisy']:.2f} dB -> "
-                     f"denoised {dn['psnr_denoised']:.2f} dB" +
-                     (f" (PCA {dn['psnr_pca']:.2f} dB)" if "psnr_pca" in dn else ""))
-    if "vae" in report:
-        v = report["vae"]
-        line = f"VAE: ELBO {v['elbo']:.2f} nats"
-        if v.get("nll") is not None:
-            line += f", IWAE NLL (k={v['iwae_k']}) {v['nll']:.2f} nats"
-        elif v.get("note"):
-            line += f" ({v['note']})"
-        lines.append(line)
+    from aezoo.models import FAMILIES
+
+    family = FAMILIES.get(report.get("family"))
+    if family is not None:
+        lines += family.format_extras(report)
     return "\n".join(lines)

@@ -7,9 +7,14 @@ A recipe is a plain dict (stored in the registry next to the model config):
     optimizer      {"name": "adam"|"adamw"|"sgd", "learning_rate", "weight_decay", "clipnorm"}
     schedule       {"name": "cosine"|"constant", "warmup_epochs", "alpha"}
     epochs, batch_size, seed
-    loss           "mse" | "bce" | "elbo" (VAEs)
-    corruption     null, or {"noise": ..., "level": ...} for denoisers
-    kl_warmup_epochs  VAEs: epochs of linear KL warm-up (0 = none)
+    loss           "mse" | "bce" | "elbo": each family says which it takes
+                   (`Autoencoder.allowed_losses`; VAEs train on "elbo")
+    corruption     null, or {"noise": ..., "level": ...}: families that take
+                   input corruption (denoisers); their model's noise comes from here
+    kl_warmup_epochs  epochs of linear KL warm-up (0 = none), for VAEs
+
+A key in FAMILY_KEYS is only set away from its default for a family that
+lists it in `recipe_options`; the family checks its own keys (`check_recipe`).
 
 Overrides are "dotted.key=value" strings (value parsed as JSON, else a string):
 ``epochs=3``, ``optimizer.learning_rate=3e-4``, ``corruption.level=0.3``.
@@ -24,6 +29,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
 LOSSES = ("mse", "bce", "elbo")
 PREPROCESSING = ("scale_0_1",)
+FAMILY_KEYS = ("corruption", "kl_warmup_epochs")  # keys that only some families use
 
 DEFAULT = {
     "dataset": "fashion_mnist",
@@ -73,7 +79,12 @@ def validate(recipe, family=None):
         raise RecipeError(f"unknown recipe key(s) {sorted(unknown)}; expected {sorted(DEFAULT)}.")
     out = copy.deepcopy(DEFAULT)
     for k, v in recipe.items():
-        if isinstance(DEFAULT[k], dict) and isinstance(v, dict):
+        if isinstance(DEFAULT[k], dict) and isinstance(v, str) and "name" in DEFAULT[k]:
+            v = {"name": v}  # optimizer=sgd, schedule=constant: the name, with the default settings
+        if isinstance(DEFAULT[k], dict) and not isinstance(v, dict):
+            raise RecipeError(f"recipe {k} must be a name or a dict with keys {sorted(DEFAULT[k])} "
+                              f"(e.g. {k}.name=...); got {v!r}.")
+        if isinstance(DEFAULT[k], dict):
             bad = set(v) - set(DEFAULT[k])
             if bad:
                 raise RecipeError(f"unknown key(s) {sorted(bad)} in recipe {k}; expected {sorted(DEFAULT[k])}.")
@@ -90,8 +101,6 @@ def validate(recipe, family=None):
         raise RecipeError(f"recipe schedule.name must be one of {SCHEDULES}; got {out['schedule']['name']!r}.")
     if out["loss"] not in LOSSES:
         raise RecipeError(f"recipe loss must be one of {LOSSES}; got {out['loss']!r}.")
-    if family is not None and (out["loss"] == "elbo") != (family == "vae"):
-        raise RecipeError(f"loss {out['loss']!r} does not fit family {family!r}: VAEs train on 'elbo', others on 'mse' or 'bce'.")
     _number(out, "optimizer.learning_rate", float, 0)
     _number(out, "optimizer.weight_decay", float, 0, allow_none=True)
     _number(out, "optimizer.clipnorm", float, 0, allow_none=True)
@@ -101,21 +110,31 @@ def validate(recipe, family=None):
     _number(out, "batch_size", int, 1)
     _number(out, "seed", int, 0)
     _number(out, "kl_warmup_epochs", int, 0)
-    if out["kl_warmup_epochs"] and family is not None and family != "vae":
-        raise RecipeError(f"recipe kl_warmup_epochs applies to VAEs, not {family!r}.")
-    corruption = out["corruption"]
-    if corruption is not None:
-        if family is not None and family != "denoising":
-            raise RecipeError(f"recipe corruption applies to denoising models, not {family!r}.")
-        if not isinstance(corruption, dict) or set(corruption) != {"noise", "level"}:
-            raise RecipeError(f"recipe corruption must be {{'noise': ..., 'level': ...}}; got {corruption!r}.")
-        from aezoo.models.denoising import check_noise
-
-        try:
-            check_noise(corruption["noise"], corruption["level"])
-        except ValueError as e:
-            raise RecipeError(f"recipe corruption: {e}") from None
+    if family is not None:
+        _check_family(out, family)
     return out
+
+
+def _check_family(recipe, family):
+    """The family's part: its losses, its own keys, its own checks."""
+    from aezoo.models import FAMILIES
+
+    if family not in FAMILIES:
+        raise RecipeError(f"unknown family {family!r}; expected one of {', '.join(sorted(FAMILIES))}.")
+    cls = FAMILIES[family]
+    if recipe["loss"] not in cls.allowed_losses:
+        raise RecipeError(f"loss {recipe['loss']!r} does not fit family {family!r}: it trains on "
+                          f"{', '.join(map(repr, cls.allowed_losses))}.")
+    for key in FAMILY_KEYS:
+        if key not in cls.recipe_options and recipe.get(key) != DEFAULT[key]:
+            owners = sorted(name for name, c in FAMILIES.items() if key in c.recipe_options)
+            raise RecipeError(f"recipe {key} applies to {' and '.join(owners) or 'no'} models, not {family!r}.")
+    try:
+        cls.check_recipe(recipe)
+    except RecipeError:
+        raise
+    except ValueError as e:
+        raise RecipeError(f"recipe: {e}") from None
 
 
 def parse_overrides(items):
@@ -134,10 +153,16 @@ def parse_overrides(items):
 
 
 def apply_overrides(recipe, overrides, family=None):
-    """A validated copy of `recipe` with {"dotted.key": value} overrides."""
+    """A validated copy of `recipe` with {"dotted.key": value} overrides.
+
+    A name for a dict-valued key sets its name: {"optimizer": "sgd"} is
+    {"optimizer.name": "sgd"}, {"schedule": "constant"} is {"schedule.name": "constant"}.
+    """
     out = copy.deepcopy(recipe)
     valid = _keys(DEFAULT) + ["corruption.noise", "corruption.level"]
     for key, value in (overrides or {}).items():
+        if isinstance(DEFAULT.get(key), dict) and "name" in DEFAULT[key] and isinstance(value, str):
+            key = f"{key}.name"  # optimizer=sgd means optimizer.name=sgd (the other settings stay)
         if key not in valid:
             raise RecipeError(f"unknown recipe key {key!r}; expected one of {', '.join(valid)}.")
         parts = key.split(".")

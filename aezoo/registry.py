@@ -15,22 +15,73 @@ Example:
     >>> v1 = aezoo.load("conv_mnist", version=1)        # the first published weights
 """
 
+from __future__ import annotations
+
+import contextlib
 import copy
 import difflib
 import json
+from typing import Iterator
 
 from aezoo import _io, recipes
-from aezoo.errors import InputError, UnknownModelError
-from aezoo.models import FAMILIES
+from aezoo.errors import InputError, UnknownModelError, WeightsError
 
-_ZOO = None  # name -> entry, loaded lazily from zoo.json, plus users' entries
+
+class Zoo:
+    """The zoo's entries: zoo.json (read on first use) plus what `register` adds.
+
+    The module's verbs use the current zoo (`current()`); `use(zoo)` swaps in
+    another one for a block, so tests and applications can register entries
+    without leaking them (`with registry.use(registry.current().copy()): ...`).
+
+    Example:
+        >>> sandbox = registry.current().copy()
+        >>> with registry.use(sandbox):
+        ...     aezoo.register("mine", "dense", {"latent_dim": 8})
+        >>> "mine" in aezoo.list_models()
+        False
+    """
+
+    def __init__(self, entries: dict | None = None):
+        self._entries = None if entries is None else dict(entries)
+
+    @property
+    def entries(self) -> dict:
+        """name -> entry (family, uses, versions)."""
+        if self._entries is None:
+            self._entries = json.loads(_io.package_file("zoo.json").read_text())
+        return self._entries
+
+    def copy(self) -> "Zoo":
+        """An independent zoo with the same entries (registering in one leaves the other alone)."""
+        return Zoo(copy.deepcopy(self.entries))
+
+    def reset(self) -> None:
+        """Forget registered entries: back to zoo.json."""
+        self._entries = None
+
+
+_CURRENT = Zoo()
+
+
+def current() -> Zoo:
+    """The zoo the module's verbs use."""
+    return _CURRENT
+
+
+@contextlib.contextmanager
+def use(zoo: Zoo) -> Iterator[Zoo]:
+    """Make `zoo` the current zoo inside the block (then restore the previous one)."""
+    global _CURRENT
+    previous, _CURRENT = _CURRENT, zoo
+    try:
+        yield zoo
+    finally:
+        _CURRENT = previous
 
 
 def _zoo():
-    global _ZOO
-    if _ZOO is None:
-        _ZOO = json.loads(_io.package_file("zoo.json").read_text())
-    return _ZOO
+    return _CURRENT.entries
 
 
 def _check_name(name):
@@ -54,12 +105,17 @@ def _raw_entry(name):
     return zoo[name]
 
 
-def versions(name):
-    """The versions of entry `name` defined in the registry, oldest first."""
+def versions(name: str) -> list[int]:
+    """The versions of entry `name` defined in the registry, oldest first.
+
+    Example:
+        >>> aezoo.registry.versions("conv_fashion_mnist")
+        [1, 2]
+    """
     return sorted(int(v) for v in _raw_entry(name)["versions"])
 
 
-def default_version(name):
+def default_version(name: str) -> int:
     """The version `load(name)` uses: the newest one with published weights,
     else the newest defined one."""
     from aezoo import weights as weights_lib
@@ -69,8 +125,12 @@ def default_version(name):
     return max(published) if published else max(defined)
 
 
-def check_version(name, version):
-    """`version` as an int that entry `name` defines (None: the default)."""
+def check_version(name: str, version: int | str | None) -> int:
+    """`version` as an int that entry `name` defines (None: the default; "v2" and "2" read as 2).
+
+    Raises:
+        UnknownModelError: a version the entry does not define.
+    """
     if version is None:
         return default_version(name)
     defined = versions(name)
@@ -82,9 +142,19 @@ def check_version(name, version):
     return int(str(version).lstrip("v"))
 
 
-def get_entry(name, version=None):
-    """A copy of the registry entry `name` at `version` (default: `default_version`):
-    family, uses, description, config, recipe, version, versions."""
+def get_entry(name: str, version: int | None = None) -> dict:
+    """A copy of the registry entry `name` at `version` (default: `default_version`).
+
+    Returns:
+        {family, uses, description, config, recipe, version, versions}.
+
+    Raises:
+        UnknownModelError: an unknown name (with close matches) or version.
+
+    Example:
+        >>> aezoo.get_entry("conv_mnist")["recipe"]["dataset"]
+        'mnist_5k'
+    """
     raw = _raw_entry(name)
     version = check_version(name, version)
     chosen = raw["versions"][str(version)]
@@ -99,8 +169,25 @@ def get_entry(name, version=None):
     })
 
 
-def list_models(family=None, dataset=None):
-    """Sorted zoo names, optionally only one family or one training dataset."""
+def _families():
+    """The family classes (imports Keras: only the verbs that build models call this)."""
+    from aezoo.models import FAMILIES
+
+    return FAMILIES
+
+
+def families() -> list[str]:
+    """The families that zoo entries use, from the registry's data (no Keras import)."""
+    return sorted({e["family"] for e in _zoo().values()})
+
+
+def list_models(family: str | None = None, dataset: str | None = None) -> list[str]:
+    """Sorted zoo names, optionally only one family or one training dataset.
+
+    Example:
+        >>> aezoo.list_models(family="vae", dataset="mnist_5k")
+        ['conv_vae_mnist', 'vae_mnist']
+    """
     return sorted(
         n for n, e in _zoo().items()
         if (family is None or e["family"] == family)
@@ -108,35 +195,91 @@ def list_models(family=None, dataset=None):
     )
 
 
-def register(name, family, config, recipe=None, description="", uses=(), overwrite=False):
-    """Add an entry to the zoo for this process (e.g. a user's own model).
+def register(name: str, family: str, config: dict, recipe: dict | None = None, description: str = "",
+             uses=(), overwrite: bool = False) -> str:
+    """Add an entry to the current zoo (for this process), e.g. your own model.
 
-    The config is checked by building the model once.
+    The config is checked by building the model once. An entry with published
+    pretrained weights cannot be overwritten (its weights would be loaded into
+    the new, different model); register under another name.
+
+    Args:
+        name: letters, digits and underscores.
+        family: a registered family (see `aezoo.models.FAMILIES`).
+        config: the model's constructor arguments, e.g. {"latent_dim": 16}.
+        recipe: a training recipe (see `aezoo.recipes`); default: the family's
+            default loss and the recipe defaults.
+        description, uses: shown by `info`.
+        overwrite: replace an entry you registered before.
+
+    Returns:
+        `name`.
+
+    Example:
+        >>> aezoo.register("my_dense", "dense", {"input_shape": [28, 28, 1], "latent_dim": 8})
+        >>> aezoo.load("my_dense", pretrained=False)
     """
+    from aezoo import weights as weights_lib
+
     if not isinstance(name, str) or not name.isidentifier():
         raise InputError(f"a zoo name is letters, digits and underscores (e.g. 'my_conv'); got {name!r}.")
     if name in _zoo() and not overwrite:
         raise InputError(f"{name!r} is already registered; pass overwrite=True to replace it.")
+    if name in _zoo() and weights_lib.published_versions(name):
+        raise InputError(
+            f"{name!r} has published pretrained weights (versions "
+            f"{', '.join(map(str, weights_lib.published_versions(name)))}); overwriting it would load them into a "
+            "different model. Register your model under another name."
+        )
+    if not isinstance(config, dict):
+        raise InputError(f"config is a dict of the model's settings, e.g. {{'latent_dim': 16}}; got {config!r}.")
+    if recipe is not None and not isinstance(recipe, dict):
+        raise InputError(f"recipe is a dict (see aezoo.recipes) or None; got {recipe!r}.")
+    if isinstance(uses, str):
+        uses = [uses]
+    FAMILIES = _families()
     if family not in FAMILIES:
-        raise InputError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}.")
+        raise InputError(f"unknown family {family!r}; expected one of {', '.join(sorted(FAMILIES))}.")
+    cls = FAMILIES[family]
     version = {
-        "description": description,
+        "description": str(description),
         "config": dict(config),
-        "recipe": recipes.validate(recipe or {"loss": "elbo" if family == "vae" else "mse"}, family),
+        "recipe": recipes.validate(recipe or {"loss": cls.default_loss}, family),
     }
-    FAMILIES[family](**version["config"])  # raises if the config is bad
+    _construct(cls, name, cls.config_for_recipe(version["config"], version["recipe"]))  # raises if the config is bad
     _zoo()[name] = {"family": family, "uses": list(uses), "versions": {"1": version}}
     return name
 
 
-def build(name, version=None, **config_overrides):
-    """A freshly initialised model for zoo entry `name` at `version` (config overrides allowed)."""
+def _construct(cls, name, config):
+    """cls(name=name, **config), with a bad config reported as InputError."""
+    try:
+        return cls(name=name, **config)
+    except InputError:
+        raise
+    except (TypeError, ValueError) as e:
+        import inspect
+
+        accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+        raise InputError(f"bad config for {name!r} ({cls.__name__}): {e}. It takes {', '.join(accepted)}.") from None
+
+
+def build(name: str, version: int | None = None, **config_overrides):
+    """A freshly initialised model for zoo entry `name` at `version` (config overrides allowed).
+
+    Example:
+        >>> model = aezoo.build("conv_mnist", latent_dim=8)
+    """
     entry = get_entry(name, version)
-    config = {**entry["config"], **config_overrides}
-    return FAMILIES[entry["family"]](name=name, **config)
+    cls = _families()[entry["family"]]
+    config = {**cls.config_for_recipe(entry["config"], entry["recipe"]), **config_overrides}
+    model = _construct(cls, name, config)
+    # what the builder knows, for the verbs that need it later (e.g. export's verification images)
+    model.zoo_entry = {"name": name, "version": entry["version"], "dataset": entry["recipe"]["dataset"]}
+    return model
 
 
-def load(name, pretrained=True, weights=None, version=None, **config_overrides):
+def load(name: str, pretrained: bool = True, weights=None, version: int | None = None, **config_overrides):
     """Build zoo model `name`, with weights.
 
     Args:
@@ -147,9 +290,17 @@ def load(name, pretrained=True, weights=None, version=None, **config_overrides):
             see `versions(name)`), e.g. 1 for the first published weights.
         **config_overrides: change the architecture (then no pretrained weights).
 
+    Returns:
+        The model (an `aezoo.models.Autoencoder`), with `zoo_version` and `zoo_entry` set.
+
     Raises:
         UnknownModelError: unknown name (the message lists close matches).
+        InputError: a bad config override.
         WeightsError: no or corrupt pretrained weights.
+
+    Example:
+        >>> model = aezoo.load("conv_mnist")
+        >>> fresh = aezoo.load("conv_mnist", pretrained=False, latent_dim=8)
     """
     from aezoo import weights as weights_lib
 
@@ -168,20 +319,34 @@ def load(name, pretrained=True, weights=None, version=None, **config_overrides):
     return model
 
 
-def info(name, version=None):
+def info(name: str, version: int | None = None, count_params: bool = False) -> dict:
     """What the zoo knows about `name`: family, config, shapes, size, recipe,
     dataset, the manifest's metrics once pretrained weights exist, and every
-    version with its metrics."""
+    version with its metrics.
+
+    Read from the registry's data and the manifest, without Keras: `params`
+    comes from the published record; for a version without published weights
+    it is None unless `count_params=True` (which builds the model).
+
+    Example:
+        >>> aezoo.info("conv_mnist")["metrics"]["mse"]
+    """
     from aezoo import weights as weights_lib
 
     entry = get_entry(name, version)
-    model = build(name, entry["version"])
     record = weights_lib.record(name, entry["version"])
     every = {}
     for v in entry["versions"]:
         r = weights_lib.record(name, v)
         every[str(v)] = {"description": get_entry(name, v)["description"], "pretrained": r is not None,
                          "metrics": (r or {}).get("metrics"), "file": (r or {}).get("file")}
+    config = entry["config"]
+    params = (record or {}).get("params")
+    if (count_params and params is None) or "input_shape" not in config or "latent_dim" not in config:
+        model = build(name, entry["version"])  # the config leaves something to the class: ask the model
+        if count_params and params is None:
+            params = int(model.count_params())
+        config = {**config, "input_shape": list(model.image_shape), "latent_dim": model.latent_dim}
     return {
         "name": name,
         "version": entry["version"],
@@ -189,9 +354,9 @@ def info(name, version=None):
         "description": entry.get("description", ""),
         "uses": entry.get("uses", []),
         "config": entry["config"],
-        "input_shape": list(model.image_shape),
-        "latent_dim": model.latent_dim,
-        "params": int(model.count_params()),
+        "input_shape": list(config["input_shape"]),
+        "latent_dim": int(config["latent_dim"]),
+        "params": params,
         "dataset": entry["recipe"]["dataset"],
         "recipe": entry["recipe"],
         "pretrained": record is not None,
@@ -201,3 +366,44 @@ def info(name, version=None):
         "tasks": (record or {}).get("tasks"),
         "versions": every,
     }
+
+
+def verify(names: list[str] | None = None) -> list[dict]:
+    """Resolve, hash-check, build and load every published version of every
+    manifest entry (or of `names`).
+
+    Returns one dict per (entry, version): {name, version, file, path,
+    sha256_ok, loaded, error}; failures are reported, not raised.
+
+    Raises:
+        UnknownModelError: a name in `names` that is neither a zoo entry nor in the manifest.
+
+    Example:
+        >>> [r["name"] for r in aezoo.registry.verify() if r["error"]]
+        []
+    """
+    from aezoo import weights as weights_lib
+
+    table = weights_lib.records()
+    if names is not None:
+        for n in names:
+            if n not in table:
+                _raw_entry(n)  # an unknown name says so (with close matches)
+    names = list(table) if names is None else list(names)
+    report = []
+    for name, version in ((n, v) for n in names for v in (sorted(map(int, table.get(n) or {})) or [None])):
+        row = {"name": name, "version": version, "file": (weights_lib.record(name, version) or {}).get("file"),
+               "path": None, "sha256_ok": False, "loaded": False, "error": None}
+        try:
+            record_ = weights_lib._record(name, version)
+            path = weights_lib.resolve(name, version)
+            row["path"] = str(path)
+            row["sha256_ok"] = weights_lib.sha256(path) == record_["sha256"]
+            if not row["sha256_ok"]:
+                raise WeightsError(f"{path}: sha256 does not match the manifest.")
+            weights_lib.load_into(build(name, version), path)
+            row["loaded"] = True
+        except Exception as e:  # report every failure, keep going
+            row["error"] = f"{type(e).__name__}: {e}"
+        report.append(row)
+    return report

@@ -40,16 +40,13 @@ manifest is JSON.
 
 import atexit
 import hashlib
-import http.client
 import json
 import os
 import re
 import shutil
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from aezoo import _io
@@ -287,6 +284,10 @@ def _download_once(url, dest, expected_sha256=None, expected_bytes=None, timeout
     whole file must arrive within `deadline_s` seconds (each read is further
     bounded by `timeout_s`).
     """
+    import http.client  # the network stack loads when a download starts
+    import urllib.error
+    import urllib.request
+
     dest = Path(dest)
     started = time.monotonic()
     limit = None if expected_bytes is None else int(expected_bytes)
@@ -600,33 +601,3 @@ def download_all(directory, names=None):
         raise WeightsError(f"download_all({directory}): {len(failures)} of {len(names)} entries failed:\n"
                            + "\n".join(f"  - {f}" for f in failures))
     return paths
-
-
-def verify(names=None):
-    """Resolve, hash-check, build and load every published version of every
-    manifest entry (or of `names`).
-
-    Returns one dict per (entry, version): {name, version, file, path,
-    sha256_ok, loaded, error}; failures are reported, not raised.
-    """
-    from aezoo import registry
-
-    table = records()
-    names = list(table) if names is None else list(names)
-    report = []
-    for name, version in ((n, v) for n in names for v in (sorted(map(int, table.get(n) or {})) or [None])):
-        row = {"name": name, "version": version, "file": (record(name, version) or {}).get("file"), "path": None,
-               "sha256_ok": False, "loaded": False, "error": None}
-        try:
-            record_ = _record(name, version)
-            path = resolve(name, version)
-            row["path"] = str(path)
-            row["sha256_ok"] = sha256(path) == record_["sha256"]
-            if not row["sha256_ok"]:
-                raise WeightsError(f"{path}: sha256 does not match the manifest.")
-            load_into(registry.build(name, version), path)
-            row["loaded"] = True
-        except Exception as e:  # report every failure, keep going
-            row["error"] = f"{type(e).__name__}: {e}"
-        report.append(row)
-    return report

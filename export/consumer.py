@@ -21,7 +21,20 @@ def load_images(path, sample="mnist"):
             if sample not in f.files:
                 raise SystemExit(f"{SAMPLES} has no {sample!r} images; it has {', '.join(f.files)}.")
             return f[sample].astype("float32") / 255.0
-    x = np.load(path, allow_pickle=False)
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such file; expected a .npy of images (N, H, W, C).") from None
+    except (ValueError, OSError, EOFError):  # not .npy, an object array (needs pickle), truncated
+        raise SystemExit(f"{path}: not a .npy array of numbers (not a .npy file, truncated, or an object array, "
+                         "which this script never unpickles); expected float32 images (N, H, W, C) in [0, 1] "
+                         "saved with numpy.save.") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        names = ", ".join(x.files)
+        x.close()
+        raise SystemExit(f"{path}: an .npz archive ({names}); save one array of images with numpy.save.")
+    if x.dtype == object or x.dtype.kind not in "biuf":
+        raise SystemExit(f"{path}: dtype {x.dtype} is not numeric; expected float32 images in [0, 1].")
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or len(x) == 0:

@@ -20,6 +20,15 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("AEZOO_WEIGHTS_URL", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _private_zoo():
+    """Every test registers into its own copy of the zoo: no entry leaks into the next test."""
+    from aezoo import registry
+
+    with registry.use(registry.current().copy()) as zoo:
+        yield zoo
+
+
 def write_idx(path, array):
     """Write a uint8 array in the IDX format (gzipped if path ends in .gz)."""
     array = np.asarray(array, dtype=np.uint8)

@@ -21,7 +21,7 @@ def test_idx_directory(idx_dir):
 
 def test_env_dir_and_tf_data(idx_dir, monkeypatch):
     monkeypatch.setenv("AEZOO_DATA_DIR", str(idx_dir))
-    datasets._raw.cache_clear()
+    datasets.cache_clear()
     ds = datasets.load("mnist", "test", batch_size=32)
     batches = list(ds.as_numpy_iterator())
     assert [len(b) for b in batches] == [32, 32, 32, 4] and batches[0].shape[1:] == (28, 28, 1)
@@ -68,12 +68,12 @@ def test_mnist_5k_split_is_fixed_and_balanced():
 
 def test_missing_dataset_offline_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(datasets, "DEBIAN_DIRS", {})
-    datasets._raw.cache_clear()
+    datasets.cache_clear()
     with pytest.raises(DatasetError, match="not available offline.*apt-get install dataset-fashion-mnist"):
         datasets.load_numpy("fashion_mnist", "train")
     with pytest.raises(DatasetError, match="mnist_5k"):  # never substitutes mnist_5k for mnist
         datasets.load_numpy("mnist", "test")
-    datasets._raw.cache_clear()
+    datasets.cache_clear()
 
 
 def test_tfds_path_with_mock_data(monkeypatch):
@@ -81,12 +81,12 @@ def test_tfds_path_with_mock_data(monkeypatch):
 
     monkeypatch.setenv("AEZOO_OFFLINE", "0")
     monkeypatch.setattr(datasets, "DEBIAN_DIRS", {})
-    datasets._raw.cache_clear()
+    datasets.cache_clear()
     with tfds.testing.mock_data(num_examples=5020):
         x, y = datasets.load_numpy("fashion_mnist", "test")
         assert datasets.source("fashion_mnist") == "tfds"
     assert x.shape == (5020, 28, 28, 1) and x.dtype == np.float32 and x.max() <= 1.0
-    datasets._raw.cache_clear()
+    datasets.cache_clear()
 
 
 @pytest.mark.parametrize("name, split, message", [("cifar10", "train", "unknown dataset"),
@@ -101,3 +101,33 @@ def test_users_arrays_are_checked():
     assert x.dtype == np.float32
     with pytest.raises(ValueError, match="integer dtype"):
         datasets.from_array(np.zeros((3, 28, 28, 1), np.uint8))
+
+
+def test_tfds_download_path_imports(tmp_path):
+    """The real download path (not mock_data) reads the builder's code path, which imports
+    importlib_resources: a missing dependency fails there, before any network."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("fashion_mnist", data_dir=str(tmp_path))
+    assert builder.code_path.exists() and str(builder.code_path).endswith(".py")
+
+
+@pytest.mark.parametrize("limit", [0, -3, 2.5, True])
+def test_bad_limits_are_refused(limit):
+    with pytest.raises(DatasetError, match="limit must be a whole number >= 1"):
+        datasets.load_numpy("mnist_5k", "test", limit=limit)
+
+
+def test_cache_is_an_object_keyed_by_the_environment(idx_dir, monkeypatch):
+    cache = datasets.DatasetCache(maxsize=2)
+    monkeypatch.setattr(datasets, "CACHE", cache)
+    datasets.load_numpy("mnist_5k", "test")
+    monkeypatch.setenv("AEZOO_DATA_DIR", str(idx_dir))
+    assert datasets.source("mnist") == str(idx_dir)
+    assert len(cache) == 2
+    monkeypatch.setenv("AEZOO_DATA_DIR", str(idx_dir / "elsewhere"))  # another environment: read again
+    with pytest.raises(DatasetError):
+        datasets.load_numpy("mnist", "test")
+    snapshot = cache.copy()
+    cache.clear()
+    assert len(cache) == 0 and len(snapshot) == 2

@@ -14,9 +14,9 @@ import keras
 
 import aezoo
 from aezoo import datasets
-from aezoo import export as export_module
+from aezoo import deploy as export_module
 from aezoo.errors import AezooError, BackendError, ExportError
-from aezoo.export import export
+from aezoo.deploy import export
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export needs TensorFlow")
 
@@ -439,3 +439,133 @@ def test_artifact_that_does_not_run_is_not_shipped(models, tmp_path, monkeypatch
     with pytest.raises(ExportError, match="does not run"):
         export(models["dense"], tmp_path / "m.onnx", format="onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the callable, the stages, and the family's parts ------------------------------
+
+def test_aezoo_export_is_the_function():
+    import importlib
+
+    import aezoo.deploy
+
+    assert callable(aezoo.export) and aezoo.export is aezoo.deploy.export
+    importlib.import_module("aezoo.deploy")  # importing the module does not shadow the function
+    assert aezoo.export is export
+    assert "format" in __import__("inspect").signature(aezoo.export).parameters
+
+
+def test_verification_data_is_explicit_not_looked_up_by_name(tmp_path, test_images):
+    """A model that merely carries a zoo name was not built by the zoo: no default images."""
+    impostor = aezoo.DenseAutoencoder(hidden=[8], latent_dim=2, name="conv_mnist")
+    with pytest.raises(ExportError, match="not built from the zoo.*verify_data"):
+        export(impostor, tmp_path / "x.onnx", format="onnx")
+    report = export(impostor, tmp_path / "x.onnx", format="onnx", verify_data=test_images[:16])
+    assert report["verify_data"] == {"source": "verify_data", "count": 16}
+    built = aezoo.build("dense_mnist", hidden=[8], latent_dim=2)
+    assert built.zoo_entry == {"name": "dense_mnist", "version": 1, "dataset": "mnist_5k"}
+    report = export(built, tmp_path / "y.onnx", format="onnx")
+    assert report["verify_data"]["source"] == "mnist_5k:test[:256]"
+
+
+def test_unet_denoiser_exports_full_and_encoder_but_no_decoder(tmp_path):
+    import onnxruntime
+    import tensorflow as tf
+
+    model = aezoo.DenoisingAutoencoder((16, 16, 1), latent_dim=16, body="unet",
+                                       body_config={"widths": [8, 16], "blocks": [0, 1]})
+    x = np.random.default_rng(0).random((8, 16, 16, 1)).astype("float32")
+    with pytest.raises(ExportError, match="has no decoder part.*part='full' or part='encoder'"):
+        export(model, tmp_path / "d.onnx", format="onnx", part="decoder", verify_data=x)
+    with pytest.raises(ExportError, match="has no decoder, so a quantized encoder cannot be checked"):
+        export(model, tmp_path / "e.tflite", format="tflite", part="encoder", quantize="int8",
+               representative_data=x, verify_data=x)
+    sm = export(model, tmp_path / "sm", format="savedmodel", verify_data=x)
+    assert set(sm["signatures"]) == {"reconstruct", "encode", "score", "serving_default"}
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    np.testing.assert_allclose(loaded.signatures["reconstruct"](images=tf.constant(x))["reconstruction"],
+                               model.reconstruct(x), atol=1e-5)
+    enc = export(model, tmp_path / "e.onnx", format="onnx", part="encoder", verify_data=x)
+    assert enc["passed"] and enc["mse_artifact"] is None  # no reconstruction: the latents' diff decides
+    session = onnxruntime.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], model.encode(x), atol=1e-5)
+    full = export(model, tmp_path / "f.tflite", format="tflite", verify_data=x)
+    assert full["passed"] and full["signatures"] == ["reconstruct"]
+
+
+def test_extra_functions_are_exported_and_verified(models, tmp_path, test_images):
+    import tensorflow as tf
+    from keras import ops
+
+    model = models["dense"]
+
+    def detect(images):
+        score = ops.mean(ops.square(images - model.infer(images)), axis=(1, 2, 3))
+        return {"score": score, "is_anomaly": ops.greater(score, 0.05)}
+
+    extra = {"detect": (detect, {"images": (28, 28, 1)})}
+    report = export(model, tmp_path / "sm", format="savedmodel", extra_functions=extra)
+    assert "detect" in report["signatures"] and "detect/is_anomaly" in report["diffs"]
+    out = tf.saved_model.load(str(tmp_path / "sm")).signatures["detect"](images=tf.constant(test_images[:8]))
+    np.testing.assert_allclose(out["score"], model.anomaly_score(test_images[:8]), rtol=1e-4, atol=1e-7)
+    report = export(model, tmp_path / "d.tflite", format="tflite", part="detect", extra_functions=extra)
+    assert report["signatures"] == ["detect"] and report["passed"]
+    with pytest.raises(ExportError, match="would replace the model's own 'score'"):
+        export(model, tmp_path / "x", format="savedmodel", extra_functions={"score": extra["detect"]})
+
+
+def test_unwritable_target_is_named_not_the_temp_dir(models, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ExportError, match=f"cannot write the export to {blocker}") as info:
+        export(models["dense"], blocker / "m.onnx", format="onnx")
+    assert "aezoo-tmp" not in str(info.value) and ".work" not in str(info.value)
+    target = tmp_path / "ro"
+    target.mkdir()
+    real_mkdir = os.mkdir
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(target)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", refuse)
+    with pytest.raises(ExportError, match=f"cannot write the export to {target}: Permission denied"):
+        export(models["dense"], target / "m.onnx", format="onnx")
+    assert list(target.iterdir()) == []
+
+
+def test_killed_exports_leave_no_work_dir_after_the_next_export(models, tmp_path):
+    from aezoo import _io
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / _io.temp_name("m.onnx", ".work").replace(f"-{os.getpid()}.", f"-{dead.pid}.")
+    stale.mkdir()
+    (stale / "m.onnx").write_bytes(b"half an artifact")
+    export(models["dense"], tmp_path / "m.onnx", format="onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.report.json"]
+
+
+def test_cli_overwrite_message_names_the_flag(tmp_path, capsys):
+    from aezoo.cli import main
+
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"old")
+    assert main(["export", "dense_mnist", "--no-pretrained", "--format", "onnx", "--output", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and target.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("script", ["run_onnx.py", "run_tflite.py"])
+def test_standalone_consumers_refuse_bad_image_files(script, tmp_path):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (tmp_path / "text.npy").write_text("not numpy")
+    np.save(tmp_path / "strings.npy", np.array(["a", "b"]))
+    np.savez(tmp_path / "archive.npz", x=np.zeros((2, 28, 28, 1), "float32"))
+    for name, message in (("objects.npy", "never unpickles"), ("text.npy", "not a .npy array of numbers"),
+                          ("strings.npy", "is not numeric"), ("archive.npz", "an .npz archive"),
+                          ("missing.npy", "no such file")):
+        out = subprocess.run([sys.executable, str(REPO / "export" / script), "model.file", str(tmp_path / name)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+        assert message in out.stderr, (name, out.stderr)

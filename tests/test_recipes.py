@@ -38,3 +38,27 @@ def test_bad_corruption_level():
     with pytest.raises(RecipeError, match="noise_level for masking must be in"):
         recipes.apply_overrides(get_entry("denoising_mnist")["recipe"],
                                 {"corruption": {"noise": "masking", "level": 2}}, "denoising")
+
+
+def test_a_name_for_a_dict_key_sets_its_name():
+    base = get_entry("conv_mnist")["recipe"]
+    out = recipes.apply_overrides(base, recipes.parse_overrides(["optimizer=sgd"]), "conv")
+    assert out["optimizer"]["name"] == "sgd" and out["optimizer"]["learning_rate"] == base["optimizer"]["learning_rate"]
+    out = recipes.apply_overrides(base, {"schedule": "constant"}, "conv")
+    assert out["schedule"]["name"] == "constant"
+    assert recipes.validate({"optimizer": "adamw"}, "conv")["optimizer"] == {**recipes.DEFAULT["optimizer"],
+                                                                           "name": "adamw"}
+    with pytest.raises(RecipeError, match="optimizer.name must be one of"):
+        recipes.apply_overrides(base, {"optimizer": "lion"}, "conv")
+    with pytest.raises(RecipeError, match="recipe schedule must be a name or a dict"):
+        recipes.validate({"schedule": 3}, "conv")
+
+
+def test_family_rules_come_from_the_family():
+    with pytest.raises(RecipeError, match="loss 'mse' does not fit family 'vae': it trains on 'elbo'"):
+        recipes.validate({"loss": "mse"}, "vae")
+    with pytest.raises(RecipeError, match="recipe kl_warmup_epochs applies to vae models, not 'conv'"):
+        recipes.validate({"kl_warmup_epochs": 2}, "conv")
+    assert recipes.validate({"loss": "elbo", "kl_warmup_epochs": 2}, "vae")["kl_warmup_epochs"] == 2
+    with pytest.raises(RecipeError, match=r"recipe corruption must be \{'noise'"):
+        recipes.validate({"corruption": {"noise": "gaussian"}}, "denoising")

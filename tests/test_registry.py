@@ -68,3 +68,132 @@ def test_register_user_entry():
         aezoo.register("x_model", "gan", {})
     with pytest.raises(InputError, match="letters, digits"):
         aezoo.register("bad name!", "dense", {})
+
+
+def test_denoiser_noise_is_stated_once():
+    """In the recipe's corruption, not also in the config; the built model follows the recipe."""
+    names = aezoo.list_models(family="denoising")
+    assert names
+    for name in names:
+        for version in aezoo.registry.versions(name):
+            entry = aezoo.get_entry(name, version)
+            assert not {"noise", "noise_level"} & set(entry["config"]), (name, version)
+            corruption = entry["recipe"]["corruption"]
+            model = aezoo.build(name, version)
+            assert (model.noise, model.noise_level) == (corruption["noise"], corruption["level"])
+
+
+def test_registrations_do_not_leak_between_zoos():
+    """The bug: test_register_user_entry left my_tiny_dense registered for the tests after it."""
+    from aezoo import registry
+
+    outer = registry.current()
+    sandbox = outer.copy()
+    with registry.use(sandbox):
+        aezoo.register("leaky", "dense", {"input_shape": [8, 8, 1], "latent_dim": 2, "hidden": [4]})
+        assert "leaky" in aezoo.list_models()
+    assert registry.current() is outer and "leaky" not in aezoo.list_models()
+    assert "leaky" in sandbox.entries
+    sandbox.reset()
+    assert "leaky" not in sandbox.entries and "conv_mnist" in sandbox.entries
+
+
+def test_register_refuses_bad_configs_and_published_names():
+    with pytest.raises(InputError, match="config is a dict"):
+        aezoo.register("x_model", "dense", None)
+    with pytest.raises(InputError, match="latent_dim must be a positive integer; got 'abc'"):
+        aezoo.register("x_model", "dense", {"latent_dim": "abc"})
+    with pytest.raises(InputError, match=r"bad config for 'x_model'.*keyword arguments.*hiden.*It takes input_shape"):
+        aezoo.register("x_model", "dense", {"latent_dim": 2, "hiden": [4]})
+    with pytest.raises(InputError, match="has published pretrained weights.*another name"):
+        aezoo.register("conv_mnist", "dense", {"latent_dim": 2}, overwrite=True)
+    assert aezoo.get_entry("conv_mnist")["family"] == "conv"  # untouched
+    mine = {"input_shape": [8, 8, 1], "latent_dim": 2, "hidden": [4]}
+    aezoo.register("mine", "dense", mine)
+    aezoo.register("mine", "dense", {**mine, "latent_dim": 3}, overwrite=True)  # no weights: replaced
+    assert aezoo.load("mine", pretrained=False).latent_dim == 3
+
+
+def test_load_with_a_bad_override_says_what_was_expected():
+    with pytest.raises(InputError, match="latent_dim must be a positive integer; got 'abc'"):
+        aezoo.load("conv_mnist", pretrained=False, latent_dim="abc")
+    with pytest.raises(InputError, match="latent_dim must be a positive integer; got 2.5"):
+        aezoo.build("conv_mnist", latent_dim=2.5)
+    with pytest.raises(InputError, match="bad config for 'conv_mnist'.*filtres.*It takes"):
+        aezoo.load("conv_mnist", pretrained=False, filtres=[4])
+
+
+def test_verify_of_an_unknown_name_says_unknown(capsys):
+    from aezoo.cli import main
+
+    with pytest.raises(UnknownModelError, match="unknown model 'foo'"):
+        aezoo.registry.verify(["foo"])
+    assert main(["verify", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'foo'" in err and "train" not in err
+
+
+def test_info_reads_data_only():
+    info = aezoo.info("conv_mnist")
+    assert info["params"] == aezoo.weights.record("conv_mnist")["params"]
+    assert info["input_shape"] == [28, 28, 1] and info["latent_dim"] == 32
+    unpublished = [(n, v) for n in aezoo.list_models() for v in aezoo.registry.versions(n)
+                   if aezoo.weights.record(n, v) is None]
+    if unpublished:
+        name, version = unpublished[0]
+        assert aezoo.info(name, version=version)["params"] is None
+        assert aezoo.info(name, version=version, count_params=True)["params"] == \
+            aezoo.build(name, version).count_params()
+
+
+# -- a new family is its own module ------------------------------------------------------------
+
+@pytest.fixture
+def toy_family():
+    """A family defined the way a new module would define it: nothing else in aezoo changes."""
+    import keras
+
+    from aezoo.models import FAMILIES, register_family
+    from aezoo.models.dense import DenseAutoencoder
+
+    @register_family("toy")
+    class ToyAutoencoder(DenseAutoencoder):
+        allowed_losses = ("mse",)
+        recipe_options = ("corruption",)
+
+        def evaluation_extras(self, x, *, metrics, predict, baseline=None, seed=0, batch_size=256, iwae_k=64):
+            return {"toy": {"latent_norm": float(np.linalg.norm(np.asarray(self.encode(x)), axis=1).mean())}}
+
+        @classmethod
+        def format_extras(cls, report):
+            return [f"toy: latent norm {report['toy']['latent_norm']:.3f}"] if "toy" in report else []
+
+        @classmethod
+        def card_metrics(cls, report):
+            return {"toy_latent_norm": report["toy"]["latent_norm"]}
+
+    yield ToyAutoencoder
+    FAMILIES.pop("toy")
+    keras.saving.get_custom_objects().pop("aezoo>ToyAutoencoder", None)
+
+
+def test_a_new_family_plugs_into_every_verb(toy_family, tmp_path):
+    from aezoo import recipes
+    from aezoo.cards import _flat_metrics
+    from aezoo.evaluation import format_report
+
+    with pytest.raises(aezoo.RecipeError, match="loss 'bce' does not fit family 'toy'"):
+        recipes.validate({"loss": "bce"}, "toy")
+    recipes.validate({"corruption": {"noise": "gaussian", "level": 0.1}}, "toy")  # it takes corruption
+    with pytest.raises(aezoo.RecipeError, match="applies to denoising and toy models, not 'dense'"):
+        recipes.validate({"corruption": {"noise": "gaussian", "level": 0.1}}, "dense")
+    aezoo.register("toy_mnist", "toy", {"latent_dim": 4, "hidden": [16]}, recipe={"dataset": "mnist_5k"})
+    model = aezoo.load("toy_mnist", pretrained=False)
+    assert isinstance(model, toy_family) and model.family == "toy"
+    report = aezoo.evaluate("toy_mnist", model=model, limit=16, pca=False, progress=False)
+    assert report["toy"]["latent_norm"] > 0 and "toy: latent norm" in format_report(report)
+    assert _flat_metrics(report)["toy_latent_norm"] == report["toy"]["latent_norm"]
+    _, summary = aezoo.train("toy_mnist", output_dir=tmp_path / "run", epochs=1, limit=32, verbose=0)
+    assert summary["family"] == "toy"
+    report = aezoo.export(model, tmp_path / "toy.onnx", format="onnx")
+    assert report["passed"] and report["model"]["family"] == "toy"

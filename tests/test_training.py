@@ -9,6 +9,7 @@ import pytest
 
 import aezoo
 from aezoo.errors import BackendError, RecipeError
+from aezoo.training import RunDirError
 
 SMALL = {"hidden": [32], "latent_dim": 4}
 
@@ -43,10 +44,37 @@ def test_killed_run_resumes(tmp_path):
         aezoo.train("dense_mnist", output_dir=run, epochs=3, limit=128, config_overrides=SMALL, verbose=0,
                     callbacks=[_Crash()])
     assert (run / "backup").exists()
+    # other settings do not silently resume the killed run
+    with pytest.raises(RunDirError, match=r"started with other settings \(recipe.epochs: 3 -> 5\)"):
+        aezoo.train("dense_mnist", output_dir=run, epochs=5, limit=128, config_overrides=SMALL, verbose=0)
     _, summary = aezoo.train("dense_mnist", output_dir=run, epochs=3, limit=128, config_overrides=SMALL, verbose=0)
     assert summary["epochs_this_process"] == 2  # epoch 1 was done before the kill
     epochs = [int(r["epoch"]) for r in csv.DictReader((run / "history.csv").open())]
     assert epochs == [0, 1, 2]
+    with pytest.raises(RunDirError, match="holds a finished run of dense_mnist"):
+        aezoo.train("dense_mnist", output_dir=run, epochs=3, limit=128, config_overrides=SMALL, verbose=0)
+    with pytest.raises(RunDirError, match="run directory of 'dense_mnist', not 'vae_mnist'"):
+        aezoo.train("vae_mnist", output_dir=run, epochs=1, limit=16, verbose=0)
+    assert [int(r["epoch"]) for r in csv.DictReader((run / "history.csv").open())] == [0, 1, 2]  # untouched
+
+
+def test_legacy_run_dir_of_another_model_is_refused(tmp_path):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "conv_mnist.weights.h5").write_bytes(b"from an earlier run")
+    with pytest.raises(RunDirError, match="holds another model's run \\(conv_mnist.weights.h5\\)"):
+        aezoo.train("dense_mnist", output_dir=run, epochs=1, limit=16, config_overrides=SMALL, verbose=0)
+
+
+def test_optimizer_and_schedule_names_as_overrides(tmp_path, capsys):
+    from aezoo.cli import main
+
+    _, summary = aezoo.train("dense_mnist", output_dir=tmp_path / "a", epochs=1, limit=32, config_overrides=SMALL,
+                             overrides={"schedule": "constant", "optimizer": "sgd"}, verbose=0)
+    assert summary["recipe"]["schedule"]["name"] == "constant" and summary["recipe"]["optimizer"]["name"] == "sgd"
+    assert main(["train", "dense_mnist", "--set", "optimizer=adamw", "--epochs", "1", "--limit", "32",
+                 "--output-dir", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "train_metrics.json").read_text())["recipe"]["optimizer"]["name"] == "adamw"
 
 
 def test_denoiser_uses_recipe_corruption_and_user_data(tmp_path, images):
@@ -72,6 +100,13 @@ def test_bad_requests(tmp_path):
 
 
 def test_mirrored_strategy_on_one_device(tmp_path):
-    _, summary = aezoo.train("dense_mnist", output_dir=tmp_path / "m", epochs=1, limit=64, config_overrides=SMALL,
-                             strategy="mirrored", verbose=0)
+    import tensorflow as tf
+
+    model, summary = aezoo.train("dense_mnist", output_dir=tmp_path / "m", epochs=1, limit=64,
+                                 config_overrides=SMALL, strategy="mirrored", verbose=0)
     assert summary["strategy"] == "mirrored" and summary["replicas"] >= 1
+    # the model really was built under the strategy: its variables are mirrored
+    assert all(isinstance(v.value, tf.distribute.DistributedValues) for v in model.trainable_variables)
+    plain, _ = aezoo.train("dense_mnist", output_dir=tmp_path / "n", epochs=1, limit=64, config_overrides=SMALL,
+                           verbose=0)
+    assert not any(isinstance(v.value, tf.distribute.DistributedValues) for v in plain.trainable_variables)

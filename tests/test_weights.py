@@ -283,7 +283,9 @@ def test_oversized_body_is_cut_off_at_size_plus_one(env, monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(weights.urllib.request, "urlopen", lambda *a, **k: Endless())
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Endless())
     monkeypatch.setenv("AEZOO_WEIGHTS_URL", "http://mirror.invalid/")
     with pytest.raises(WeightsError, match="longer than the expected"):
         weights.resolve("blob")
@@ -578,7 +580,6 @@ def test_fetch_user_file_url_hash_checks_leave_nothing(env, server):
 @pytest.fixture
 def tiny(env, server, monkeypatch):
     """A registered tiny dense entry 'tiny_dense' with its weights on the server."""
-    monkeypatch.setattr(registry, "_ZOO", dict(registry._zoo()))
     registry.register("tiny_dense", "dense", {"input_shape": [8, 8, 1], "latent_dim": 2, "hidden": [4]})
     path = env.tmp / "src" / "tiny_dense.weights.h5"
     path.parent.mkdir()
@@ -616,14 +617,14 @@ def test_verify_reports_every_entry(env, server, tiny, monkeypatch):
     server.files["orphan.weights.h5"] = BLOB
     env.table["broken"] = record(b"something else", "broken.weights.h5")
     server.files["broken.weights.h5"] = b"something elsE"  # same size, other hash
-    rows = {r["name"]: r for r in weights.verify()}
+    rows = {r["name"]: r for r in registry.verify()}
     assert set(rows) == {"blob", "tiny_dense", "orphan", "broken"}
     assert rows["tiny_dense"]["sha256_ok"] and rows["tiny_dense"]["loaded"] and rows["tiny_dense"]["error"] is None
     assert rows["orphan"]["sha256_ok"] and not rows["orphan"]["loaded"] and "orphan" in rows["orphan"]["error"]
     assert not rows["broken"]["sha256_ok"] and "sha256" in rows["broken"]["error"]
     assert rows["blob"]["sha256_ok"] and not rows["blob"]["loaded"]
     assert rows["tiny_dense"]["file"] == tiny.name
-    assert weights.verify(["tiny_dense"])[0]["loaded"]
+    assert registry.verify(["tiny_dense"])[0]["loaded"]
 
 
 def test_download_all_makes_an_offline_home(env, server, tiny, monkeypatch):

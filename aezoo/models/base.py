@@ -1,10 +1,41 @@
-"""The common base of every aezoo autoencoder.
+"""The common base of every aezoo autoencoder, and the family registry.
 
 Every family builds two sub-models, `encoder` (image -> latent) and `decoder`
 (latent -> image), and inherits from `Autoencoder`, which gives them one
 interface: `encode`, `decode`, `call` (the reconstruction), `anomaly_score`,
 `latent_dim`, `get_config`/`from_config`, and checks on what goes in.
+
+A family registers itself where it is defined, with `@register_family("name")`
+(torchvision's `@register_model()`), and answers for its own behaviour through
+the hooks below; nothing outside the family asks "is this a VAE?":
+
+=========================  =====================================================
+hook                       who asks
+=========================  =====================================================
+``allowed_losses``,        recipes (which losses fit), registry (the loss of a
+``default_loss``,          recipe given without one), training (the Keras loss)
+``loss_for``
+``recipe_options``,        recipes: the family-only recipe keys it uses
+``check_recipe``           ("corruption", "kl_warmup_epochs") and their checks
+``takes_corruption``       whether training corrupts the input (denoisers)
+``config_for_recipe``      registry/training: the model config a recipe implies
+                           (a denoiser's noise comes from the recipe's corruption)
+``training_callbacks``     training (a VAE's KL warm-up)
+``evaluation_extras``,     evaluation and model cards: family metrics (denoising
+``format_extras``,         PSNR, ELBO and IWAE NLL), their text and card fields
+``card_metrics``
+``generates``, ``sample``  CLI ``sample``, demo: whether the family generates
+``showcase``               CLI ``reconstruct``, demo: labelled rows of images
+``infer``,                 deploy: the deterministic inference graph, the
+``export_functions``,      exported signatures (the VAE posterior split, the
+``export_parts``,          anomaly score), which parts a single-part artifact
+``latent_output``          can hold, and the latent output that decode takes
+=========================  =====================================================
 """
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import keras
@@ -13,6 +44,50 @@ from keras import ops
 from aezoo.errors import InputError
 
 PACKAGE = "aezoo"
+
+FAMILIES: dict[str, type] = {}  # family name -> Autoencoder subclass, filled by @register_family
+
+
+def register_family(name: str) -> Callable[[type], type]:
+    """Class decorator: make an `Autoencoder` subclass the family `name` (and
+    Keras-serializable as ``aezoo>ClassName``).
+
+    Example:
+        >>> @register_family("sparse")
+        ... class SparseAutoencoder(DenseAutoencoder):
+        ...     ...
+        >>> aezoo.register("my_sparse", "sparse", {"latent_dim": 64})
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InputError(f"a family name is letters, digits and underscores; got {name!r}.")
+
+    def decorate(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
+            raise TypeError(f"@register_family({name!r}) decorates an Autoencoder subclass; got {cls!r}.")
+        if name in FAMILIES and FAMILIES[name].__qualname__ != cls.__qualname__:
+            raise InputError(f"family {name!r} is already registered by {FAMILIES[name].__name__}.")
+        cls.family = name
+        FAMILIES[name] = cls
+        return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
+
+    return decorate
+
+
+def _whole(value) -> int:
+    """`value` as an int when it is a whole number (7, 7.0, np.int64(7)); else ValueError.
+    Strings, bools and fractions are refused rather than converted."""
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        raise ValueError(value)
+    as_int = int(value)
+    if as_int != value:
+        raise ValueError(value)
+    return as_int
+
+
+def reconstruction_error(x, recon, ndims: int):
+    """Per-example mean squared error over the last `ndims` axes (keras.ops: any backend, traceable)."""
+    axes = tuple(range(1, ndims + 1))
+    return ops.mean(ops.square(ops.convert_to_tensor(x) - recon), axis=axes)
 
 
 def _is_concrete(x):
@@ -90,22 +165,40 @@ class Autoencoder(keras.Model):
     """Base class: an encoder, a decoder and the interface around them.
 
     Subclasses set `self.encoder` and `self.decoder` in `__init__` (built
-    sub-models) and list their constructor arguments in `get_config`.
+    sub-models), list their constructor arguments in `get_config`, register
+    with `@register_family(name)` and override the hooks (see the module
+    docstring) where the family differs.
 
     Args:
         input_shape: (height, width, channels) or (features,) of one example.
         latent_dim: size of the latent vector.
     """
 
+    # -- what a family declares --------------------------------------------
+    family: ClassVar[str] = ""                                 # set by @register_family
+    allowed_losses: ClassVar[tuple[str, ...]] = ("mse", "bce")  # recipe losses it trains with
+    default_loss: ClassVar[str] = "mse"                        # for a recipe given without a loss
+    recipe_options: ClassVar[tuple[str, ...]] = ()             # family-only recipe keys it uses
+    generates: ClassVar[bool] = False                          # sample(n) draws new images
+    latent_output: ClassVar[str] = "latent"                    # the encode output that decode takes
+    inference_batch: int = 1024  # images per call in encode/reconstruct/anomaly_score (flat memory)
+
     def __init__(self, input_shape=(28, 28, 1), latent_dim=32, **kwargs):
         super().__init__(**kwargs)
-        input_shape = tuple(int(d) for d in input_shape)
-        if not input_shape or any(d <= 0 for d in input_shape):
-            raise InputError(f"input_shape must be positive sizes, e.g. (28, 28, 1); got {input_shape}.")
-        if int(latent_dim) <= 0:
-            raise InputError(f"latent_dim must be a positive integer; got {latent_dim}.")
-        self.image_shape = input_shape
-        self.latent_dim = int(latent_dim)
+        try:
+            shape = tuple(_whole(d) for d in input_shape)
+        except (TypeError, ValueError):
+            shape = ()
+        if not shape or any(d <= 0 for d in shape):
+            raise InputError(f"input_shape must be positive whole sizes, e.g. (28, 28, 1); got {input_shape!r}.")
+        try:
+            size = _whole(latent_dim)
+        except (TypeError, ValueError):
+            size = 0
+        if size <= 0:
+            raise InputError(f"latent_dim must be a positive integer; got {latent_dim!r}.")
+        self.image_shape = shape
+        self.latent_dim = size
 
     # -- Keras plumbing ---------------------------------------------------
     def build(self, input_shape=None):
@@ -141,14 +234,36 @@ class Autoencoder(keras.Model):
             )
 
     def _prepare(self, x):
+        """Concrete images (numpy, lists, eager tensors) are fully checked (shape,
+        dtype, range, NaN) and returned as float32 numpy; symbolic ones (traced
+        inside fit/predict or tf.function) get the shape and dtype checks."""
         if _is_concrete(x):
             return validate_images(x, self.image_shape)
         self._check_symbolic(x)
         return x
 
     def call(self, x, training=False):
-        self._check_symbolic(x)
+        x = self._prepare(x)
         return self.decoder(self.encoder(x, training=training), training=training)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Keras `predict` (reconstructions), after the same checks as `reconstruct`
+        for arrays and lists (a tf.data.Dataset or generator is checked by shape
+        and dtype as it is traced)."""
+        if _is_concrete(x) and not isinstance(x, (int, float)):
+            x = validate_images(x, self.image_shape, what="predict input")
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+
+    def _in_batches(self, fn, x):
+        """fn(x) over a concrete batch in slices of `inference_batch` images, the
+        outputs concatenated: memory for activations stays flat however many images."""
+        size = int(self.inference_batch)
+        if not isinstance(x, np.ndarray) or len(x) <= size:
+            return fn(x)
+        parts = [fn(x[i: i + size]) for i in range(0, len(x), size)]
+        if isinstance(parts[0], (tuple, list)):
+            return type(parts[0])(ops.concatenate([p[k] for p in parts], axis=0) for k in range(len(parts[0])))
+        return ops.concatenate(parts, axis=0)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # An autoencoder's target is its (clean) input: `fit(x)` needs no `y`.
@@ -161,7 +276,7 @@ class Autoencoder(keras.Model):
     # -- the autoencoder interface -----------------------------------------
     def encode(self, x):
         """Map images to latent vectors, shape (batch, latent_dim)."""
-        return self.encoder(self._prepare(x), training=False)
+        return self._in_batches(lambda b: self.encoder(b, training=False), self._prepare(x))
 
     def decode(self, z):
         """Map latent vectors (batch, latent_dim) back to images in [0, 1]."""
@@ -177,14 +292,113 @@ class Autoencoder(keras.Model):
 
     def reconstruct(self, x):
         """Encode then decode (no noise, no sampling): the reconstruction of `x`."""
-        return self(self._prepare(x), training=False)
+        return self._in_batches(lambda b: self(b, training=False), self._prepare(x))
 
     def anomaly_score(self, x):
         """Per-example reconstruction error (mean squared error over pixels).
 
         Higher means less like the training data. Returns shape (batch,).
         """
-        x = self._prepare(x)
-        recon = self(x, training=False)
-        axes = tuple(range(1, len(self.image_shape) + 1))
-        return ops.mean(ops.square(ops.convert_to_tensor(x) - recon), axis=axes)
+        ndims = len(self.image_shape)
+        return self._in_batches(lambda b: reconstruction_error(b, self(b, training=False), ndims), self._prepare(x))
+
+    def sample(self, n, seed=None):
+        """Generative families draw `n` new images; the others refuse."""
+        generative = sorted(name for name, cls in FAMILIES.items() if cls.generates)
+        raise InputError(
+            f"{self.name} is a {type(self).__name__} (family {self.family!r}), which does not generate images; "
+            f"only the {', '.join(generative) or 'generative'} family can sample (e.g. vae_mnist)."
+        )
+
+    # -- hooks: training ---------------------------------------------------
+    @classmethod
+    def takes_corruption(cls) -> bool:
+        """Whether training corrupts the input (a recipe's `corruption` applies)."""
+        return "corruption" in cls.recipe_options
+
+    @classmethod
+    def check_recipe(cls, recipe: dict) -> None:
+        """Family-specific checks of a complete recipe; raise ValueError (InputError)
+        saying what was expected. The generic checks (loss in `allowed_losses`,
+        family-only keys) are done by `aezoo.recipes.validate`."""
+
+    @classmethod
+    def config_for_recipe(cls, config: dict, recipe: dict) -> dict:
+        """The model config that `config` trained with `recipe` means (a copy).
+        Families whose recipe carries model settings (a denoiser's noise) fill them in here."""
+        return dict(config)
+
+    def loss_for(self, name: str):
+        """The Keras loss for recipe loss `name` (None: the model computes its own)."""
+        losses = {"mse": keras.losses.MeanSquaredError, "bce": keras.losses.BinaryCrossentropy}
+        if name not in losses or name not in self.allowed_losses:
+            raise InputError(f"loss {name!r} does not fit family {self.family!r}; expected one of "
+                             f"{', '.join(self.allowed_losses)}.")
+        return losses[name]()
+
+    def training_callbacks(self, recipe: dict) -> list:
+        """Extra Keras callbacks the family needs to train with `recipe`."""
+        return []
+
+    # -- hooks: evaluation and cards -----------------------------------------
+    def evaluation_extras(self, x, *, metrics: Callable, predict: Callable, baseline=None, seed: int = 0,
+                          batch_size: int = 256, iwae_k: int = 64) -> dict[str, dict]:
+        """Family metrics on images `x`, as {section: figures} for the evaluation report.
+
+        Args:
+            metrics: `aezoo.evaluation.image_metrics(x, y)` -> {"mse", "bce", "psnr", "ssim"}.
+            predict: images -> reconstructions (numpy, batched).
+            baseline: the fitted PCA baseline (`.reconstruct(x)`), or None.
+        """
+        return {}
+
+    @classmethod
+    def format_extras(cls, report: dict) -> list[str]:
+        """Lines of text for the family's sections of an evaluation report."""
+        return []
+
+    @classmethod
+    def card_metrics(cls, report: dict) -> dict[str, Any]:
+        """Flat model-card metrics from the family's sections of an evaluation report."""
+        return {}
+
+    def showcase(self, x, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+        """Labelled image rows that show what the model does to images `x`:
+        the inputs it is fed (when they are not `x`), then its output (last)."""
+        return [("reconstruction", np.asarray(self.reconstruct(x)))]
+
+    # -- hooks: export --------------------------------------------------------
+    def infer(self, images):
+        """The deterministic inference graph (no training noise, no sampling, no
+        added losses): images -> reconstructions. Traceable: what export runs."""
+        return self.decoder(self.encoder(images, training=False), training=False)
+
+    def export_latents(self, images) -> dict:
+        """Named latent outputs of the `encode` signature."""
+        return {"latent": self.encoder(images, training=False)}
+
+    def export_functions(self) -> dict[str, tuple[Callable, dict[str, tuple]]]:
+        """The exported signatures: name -> (fn, {input name: shape without the batch}).
+
+        Each `fn` takes its one input positionally and returns {output name: tensor}."""
+        images = {"images": tuple(self.image_shape)}
+        latents = {"z": (self.latent_dim,)}
+
+        def reconstruct(images):
+            return {"reconstruction": self.infer(images)}
+
+        def encode(images):
+            return self.export_latents(images)
+
+        def decode(z):
+            return {"images": self.decoder(z, training=False)}
+
+        def score(images):
+            return {"score": reconstruction_error(images, self.infer(images), len(self.image_shape))}
+
+        return {"reconstruct": (reconstruct, images), "encode": (encode, images), "decode": (decode, latents),
+                "score": (score, images), "serving_default": (reconstruct, images)}
+
+    def export_parts(self) -> dict[str, str]:
+        """part -> signature, for artifacts that hold one part (TFLite, ONNX)."""
+        return {"full": "reconstruct", "encoder": "encode", "decoder": "decode"}

@@ -6,10 +6,8 @@ convolution and residual blocks with BatchNorm and SiLU; `widths` and `blocks`
 per level). Both end in Flatten -> Dense(latent_dim); the decoder mirrors them.
 """
 
-import keras
-
 from aezoo.errors import InputError
-from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.models.base import Autoencoder, register_family
 from aezoo.models.blocks import (build_body, build_conv_decoder, build_conv_encoder, check_conv_shape,
                                  check_levels)
 
@@ -17,7 +15,7 @@ __all__ = ["ConvAutoencoder", "build_conv_encoder", "build_conv_decoder", "check
 CONV_BODIES = ("conv", "resnet")
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_family("conv")
 class ConvAutoencoder(Autoencoder):
     """Convolutions down to a latent vector, transposed convolutions up.
 
@@ -40,8 +38,6 @@ class ConvAutoencoder(Autoencoder):
         >>> model.reconstruct(np.zeros((1, 32, 32, 3), "float32")).shape
         (1, 32, 32, 3)
     """
-
-    family = "conv"
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=32, body="conv", filters=(32, 64),
                  kernel_size=3, convs_per_stage=1, widths=(32, 64, 128), blocks=(0, 1, 1), norm="batch",

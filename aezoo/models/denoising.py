@@ -1,10 +1,11 @@
 """Denoising autoencoder: corrupt in training, reconstruct the clean input."""
 
+import numpy as np
 import keras
 from keras import layers, ops
 
-from aezoo.errors import InputError
-from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.errors import InputError, RecipeError
+from aezoo.models.base import PACKAGE, Autoencoder, register_family
 from aezoo.models.blocks import body_config as check_body_config, build_body, build_unet, check_norm
 
 NOISE_KINDS = ("gaussian", "masking", "salt_and_pepper")
@@ -60,7 +61,7 @@ class Corruption(layers.Layer):
         return {**super().get_config(), "kind": self.kind, "level": self.level, "seed": self.seed}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_family("denoising")
 class DenoisingAutoencoder(Autoencoder):
     """An autoencoder trained to undo corruption.
 
@@ -87,12 +88,16 @@ class DenoisingAutoencoder(Autoencoder):
         noise_level: std-dev (gaussian) or probability (the others).
         seed: seed of the training noise.
 
+    A zoo entry states its noise once, in its recipe's ``corruption``
+    ({"noise": ..., "level": ...}); `config_for_recipe` turns it into
+    `noise` and `noise_level` when the entry is built or trained.
+
     Example:
         >>> model = DenoisingAutoencoder((28, 28, 1), 32, body="conv", noise_level=0.3)
         >>> model.denoise(noisy_images)
     """
 
-    family = "denoising"
+    recipe_options = ("corruption",)
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=32, body="conv", body_config=None,
                  noise="gaussian", noise_level=0.2, seed=None, **kwargs):
@@ -126,7 +131,7 @@ class DenoisingAutoencoder(Autoencoder):
         self.build((None,) + self.image_shape)
 
     def call(self, x, training=False):
-        self._check_symbolic(x)
+        x = self._prepare(x)
         x = self.corruption(x, training=training)
         if self.network is not None:
             return self.network(x, training=training)
@@ -147,6 +152,88 @@ class DenoisingAutoencoder(Autoencoder):
     def corrupt(self, x, seed=0):
         """Apply this model's training noise to `x` (for tests and demos)."""
         return corrupt(ops.convert_to_tensor(self._prepare(x)), self.noise, self.noise_level, seed)
+
+    # -- family hooks (see aezoo.models.base) ------------------------------------
+    @classmethod
+    def check_recipe(cls, recipe):
+        corruption = recipe.get("corruption")
+        if corruption is None:
+            return
+        if not isinstance(corruption, dict) or set(corruption) != {"noise", "level"}:
+            raise RecipeError(f"recipe corruption must be {{'noise': ..., 'level': ...}}; got {corruption!r}.")
+        try:
+            check_noise(corruption["noise"], corruption["level"])
+        except (TypeError, ValueError) as e:
+            raise RecipeError(f"recipe corruption: {e}") from None
+
+    @classmethod
+    def config_for_recipe(cls, config, recipe):
+        """The noise comes from the recipe's corruption (stated once, there); a
+        config that also states it must agree."""
+        config = dict(config)
+        corruption = recipe.get("corruption")
+        if corruption:
+            for key, value in (("noise", corruption["noise"]), ("noise_level", corruption["level"])):
+                if key in config and config[key] != value:
+                    raise RecipeError(
+                        f"config {key}={config[key]!r} disagrees with the recipe's corruption "
+                        f"({corruption['noise']} {corruption['level']}); state the noise once, in the recipe's "
+                        "corruption (override it with corruption.level=..., not the config)."
+                    )
+                config[key] = value
+        return config
+
+    def evaluation_extras(self, x, *, metrics, predict, baseline=None, seed=0, batch_size=256, iwae_k=64):
+        """PSNR of the noisy input, of the denoised output and of PCA on the noisy input,
+        at this model's noise with a fixed seed."""
+        noisy = np.asarray(self.corrupt(x, seed=seed))
+        denoised = predict(noisy)
+        section = {"noise": self.noise, "level": self.noise_level, "seed": seed,
+                   "psnr_noisy": metrics(x, noisy)["psnr"],
+                   **{f"{k}_denoised": v for k, v in metrics(x, denoised).items()}}
+        if baseline is not None:
+            section["psnr_pca"] = metrics(x, baseline.reconstruct(noisy))["psnr"]
+        return {"denoising": section}
+
+    @classmethod
+    def format_extras(cls, report):
+        dn = report.get("denoising")
+        if not dn:
+            return []
+        return [f"denoising ({dn['noise']} {dn['level']}): PSNR noisy {dn['psnr_noisy']:.2f} dB -> "
+                f"denoised {dn['psnr_denoised']:.2f} dB" + (f" (PCA {dn['psnr_pca']:.2f} dB)" if "psnr_pca" in dn else "")]
+
+    @classmethod
+    def card_metrics(cls, report):
+        d = report.get("denoising")
+        if not d:
+            return {}
+        out = {"denoise_noise": f"{d['noise']} {d['level']}", "denoise_psnr_noisy": d["psnr_noisy"],
+               "denoise_psnr": d["psnr_denoised"], "denoise_ssim": d["ssim_denoised"]}
+        if "psnr_pca" in d:
+            out["denoise_psnr_pca"] = d["psnr_pca"]
+        return out
+
+    def showcase(self, x, seed=0):
+        noisy = np.asarray(self.corrupt(x, seed=seed))
+        return [(f"+{self.noise} {self.noise_level}", noisy), ("denoised", np.asarray(self.denoise(noisy)))]
+
+    def infer(self, images):
+        if self.network is not None:
+            return self.network(images, training=False)
+        return super().infer(images)
+
+    def export_functions(self):
+        functions = super().export_functions()
+        if self.decoder is None:  # a U-Net: no latent vector to decode from
+            functions.pop("decode")
+        return functions
+
+    def export_parts(self):
+        parts = super().export_parts()
+        if self.decoder is None:
+            parts.pop("decoder")
+        return parts
 
     def get_config(self):
         return {

@@ -1,14 +1,12 @@
 """Dense (fully connected) autoencoder."""
 
-import keras
-
-from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.models.base import Autoencoder, register_family
 from aezoo.models.blocks import build_dense_decoder, build_dense_encoder, check_hidden
 
 __all__ = ["DenseAutoencoder", "build_dense_encoder", "build_dense_decoder", "check_hidden"]
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_family("dense")
 class DenseAutoencoder(Autoencoder):
     """A multilayer-perceptron autoencoder.
 
@@ -25,8 +23,6 @@ class DenseAutoencoder(Autoencoder):
         >>> model.encode(np.zeros((2, 28, 28, 1), "float32")).shape
         (2, 16)
     """
-
-    family = "dense"
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=32, hidden=(512, 256),
                  activation="relu", output_activation="sigmoid", **kwargs):

@@ -7,18 +7,42 @@ TensorFlow backend.
 """
 
 import math
+import warnings
 
 import numpy as np
 import keras
 from keras import ops
 
 from aezoo.errors import BackendError, InputError
-from aezoo.models.base import PACKAGE, Autoencoder
+from aezoo.models.base import Autoencoder, _whole, register_family
 from aezoo.models.blocks import BODIES, build_body, check_conv_shape, check_hidden, check_levels
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _EPS = 1e-6
 _LOG_2PI = math.log(2 * math.pi)
+IWAE_SAMPLES_PER_CALL = 4096   # images x importance samples per log_likelihood call in evaluation (memory bound)
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Linear KL warm-up for VAEs (Bowman et al. 2016; Sonderby et al. 2016):
+    in epoch e (from 0) of a `epochs`-epoch warm-up the KL term is weighted by
+    (e + 1) / (epochs + 1), then by 1. The weight is a Python float on the model
+    (`kl_scale`), so the train function is rebuilt when it changes (once per
+    warm-up epoch); it is derived from the epoch index, so a resumed run
+    continues the schedule where it stopped."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        scale = min(1.0, (epoch + 1) / (self.epochs + 1))
+        if scale != self.model.kl_scale:
+            self.model.kl_scale = scale
+            self.model.make_train_function(force=True)
+
+    def on_train_end(self, logs=None):
+        self.model.kl_scale = 1.0
 
 
 def _need_tensorflow(what):
@@ -33,7 +57,7 @@ def _need_tensorflow(what):
     return tfp.distributions
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
+@register_family("vae")
 class VariationalAutoencoder(Autoencoder):
     """A VAE with a diagonal-Gaussian posterior and a standard-normal prior.
 
@@ -45,8 +69,9 @@ class VariationalAutoencoder(Autoencoder):
 
     Args:
         input_shape, latent_dim: as for every autoencoder.
-        body: "dense", "conv" or "resnet" (the decoder mirrors the encoder);
-            `encoder_type` is accepted as its old name.
+        body: "dense", "conv" or "resnet" (the decoder mirrors the encoder).
+            (`encoder_type`, its old name, still reads old saved configs, with a
+            DeprecationWarning.)
         hidden: hidden sizes (dense).
         filters, kernel_size: stride-2 stages (conv).
         widths, blocks, norm: resolution levels, residual blocks per level and
@@ -70,7 +95,11 @@ class VariationalAutoencoder(Autoencoder):
         (4, 28, 28, 1)
     """
 
-    family = "vae"
+    allowed_losses = ("elbo",)
+    default_loss = "elbo"
+    recipe_options = ("kl_warmup_epochs",)
+    generates = True
+    latent_output = "mean"
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, body="dense",
                  hidden=(512, 256), filters=(32, 64), kernel_size=3, widths=(32, 64, 128), blocks=(0, 1, 1),
@@ -78,6 +107,8 @@ class VariationalAutoencoder(Autoencoder):
                  free_bits=0.0, seed=None, encoder_type=None, **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
         if encoder_type is not None:  # the v1 name of `body`
+            warnings.warn("VariationalAutoencoder(encoder_type=...) is now body=...", DeprecationWarning,
+                          stacklevel=2)
             body = encoder_type
         if likelihood not in LIKELIHOODS:
             raise InputError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}.")
@@ -154,7 +185,7 @@ class VariationalAutoencoder(Autoencoder):
         return ops.sum(per_pixel, axis=axes)
 
     def call(self, x, training=False):
-        self._check_symbolic(x)
+        x = self._prepare(x)
         mean, log_var = self.posterior_params(x, training=training)
         z = self.reparameterize(mean, log_var) if training else mean
         self._last_kl = self.kl_per_dimension(mean, log_var)  # (batch, latent_dim), for compute_loss
@@ -196,21 +227,29 @@ class VariationalAutoencoder(Autoencoder):
     # -- generation ----------------------------------------------------------
     def encode(self, x):
         """The posterior mean, shape (batch, latent_dim)."""
-        mean, _ = self.posterior_params(ops.convert_to_tensor(self._prepare(x)))
-        return mean
+        return self._in_batches(lambda b: self.posterior_params(ops.convert_to_tensor(b))[0], self._prepare(x))
 
     def sample(self, n, seed=None):
         """Decode `n` draws from the prior: images (n, *input_shape)."""
-        if int(n) <= 0:
-            raise InputError(f"sample(n) needs n >= 1; got {n}.")
-        z = keras.random.normal((int(n), self.latent_dim), seed=self.seed_generator if seed is None else seed)
+        try:
+            count = _whole(n)
+        except (TypeError, ValueError):
+            count = 0
+        if count <= 0:
+            raise InputError(f"sample(n) needs a whole number n >= 1; got {n!r}.")
+        z = keras.random.normal((count, self.latent_dim), seed=self.seed_generator if seed is None else seed)
         return self.decoder(z, training=False)
 
     def interpolate(self, a, b, steps=8):
         """Decode `steps` points on the line between the posterior means of
         images `a` and `b` (each one image, with or without batch axis)."""
-        if int(steps) < 2:
-            raise InputError(f"interpolate needs steps >= 2; got {steps}.")
+        try:
+            count = _whole(steps)
+        except (TypeError, ValueError):
+            count = 0
+        if count < 2:
+            raise InputError(f"interpolate needs a whole number of steps >= 2; got {steps!r}.")
+        steps = count
         ends = []
         for img in (a, b):
             img = np.asarray(ops.convert_to_numpy(img))
@@ -222,6 +261,73 @@ class VariationalAutoencoder(Autoencoder):
         t = ops.reshape(ops.linspace(0.0, 1.0, int(steps)), (-1, 1))
         z = (1.0 - t) * ends[0] + t * ends[1]
         return self.decoder(z, training=False)
+
+    # -- family hooks (see aezoo.models.base) ------------------------------------
+    def loss_for(self, name):
+        """The ELBO is computed by the model itself (`compute_loss`): no Keras loss."""
+        if name != "elbo":
+            return super().loss_for(name)
+        return None
+
+    def training_callbacks(self, recipe):
+        epochs = int(recipe.get("kl_warmup_epochs") or 0)
+        return [KLWarmup(epochs)] if epochs else []
+
+    def evaluation_extras(self, x, *, metrics, predict, baseline=None, seed=0, batch_size=256, iwae_k=64):
+        """The single-sample ELBO and, on TensorFlow, the IWAE NLL with `iwae_k` samples (nats per image)."""
+        elbo = np.concatenate([np.asarray(self.elbo(x[i: i + batch_size], seed=seed + i))
+                               for i in range(0, len(x), batch_size)])
+        section = {"elbo": float(elbo.mean()), "likelihood": self.likelihood_name}
+        if iwae_k:
+            if keras.backend.backend() == "tensorflow":
+                chunk = max(1, IWAE_SAMPLES_PER_CALL // int(iwae_k))
+                ll = np.concatenate([np.asarray(self.log_likelihood(x[i: i + chunk], k=iwae_k, seed=seed + i))
+                                     for i in range(0, len(x), chunk)])
+                section.update(iwae_k=int(iwae_k), nll=float(-ll.mean()))
+            else:
+                section["nll"] = None
+                section["note"] = "IWAE NLL uses tensorflow-probability: run with KERAS_BACKEND=tensorflow"
+        return {"vae": section}
+
+    @classmethod
+    def format_extras(cls, report):
+        v = report.get("vae")
+        if not v:
+            return []
+        line = f"VAE: ELBO {v['elbo']:.2f} nats"
+        if v.get("nll") is not None:
+            line += f", IWAE NLL (k={v['iwae_k']}) {v['nll']:.2f} nats"
+        elif v.get("note"):
+            line += f" ({v['note']})"
+        return [line]
+
+    @classmethod
+    def card_metrics(cls, report):
+        v = report.get("vae")
+        if not v:
+            return {}
+        out = {"elbo": v["elbo"]}
+        if v.get("nll") is not None:
+            out.update(iwae_nll=v["nll"], iwae_k=v["iwae_k"])
+        return out
+
+    def infer(self, images):
+        """Decodes the posterior mean: deterministic, no random op."""
+        mean, _ = self.posterior_params(images)
+        return self.decoder(mean, training=False)
+
+    def export_latents(self, images):
+        mean, log_var = self.posterior_params(images)
+        return {"mean": mean, "log_var": log_var}
+
+    def export_functions(self):
+        functions = super().export_functions()
+
+        def sample(eps):  # feed eps ~ N(0, I): the artifact has no random op
+            return {"images": self.decoder(eps, training=False)}
+
+        functions["sample"] = (sample, {"eps": (self.latent_dim,)})
+        return functions
 
     # -- tensorflow-probability views (TensorFlow backend) -------------------
     def posterior(self, x):
