@@ -14,6 +14,16 @@ def test_trustworthiness_of_an_isometry_is_one_and_of_a_shuffle_is_low():
     assert embed.trust(x, rng.permutation(x)) < 0.7
 
 
+def test_trustworthiness_uses_the_protocols_five_neighbours():
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(150, 6))
+    low = x[:, :2] + rng.normal(scale=0.3, size=(150, 2))
+    assert embed.trust(x, low) == pytest.approx(trustworthiness(x, low, n_neighbors=5))
+    assert abs(trustworthiness(x, low, n_neighbors=1) - trustworthiness(x, low, n_neighbors=5)) > 0.005
+
+
 def test_to_2d_keeps_planar_codes_and_2d_codes():
     rng = np.random.default_rng(0)
     plane = rng.normal(size=(300, 2)) * [3, 1]

@@ -35,6 +35,32 @@ def test_probe_chooses_c_on_validation_and_scores_the_test_split():
     assert min(probe["validation"].values()) >= 0.99 and probe["accuracy"] < 0.25
 
 
+def test_probe_picks_the_c_with_the_best_validation_accuracy(monkeypatch):
+    import sklearn.linear_model
+
+    val = {0.01: 0.5, 0.1: 0.9, 1.0: 0.6, 10.0: 0.4}   # validation prefers C=0.1 ...
+    test = {0.01: 0.95, 0.1: 0.7, 1.0: 0.8, 10.0: 0.99}  # ... the test split would prefer C=10
+
+    class Scripted:
+        def __init__(self, **kwargs):
+            self.C, self.n_iter_ = None, [1]
+
+        def set_params(self, C):
+            self.C = C
+            return self
+
+        def fit(self, x, y):
+            return self
+
+        def score(self, x, y):
+            return (val if len(x) == 200 else test)[self.C]
+
+    monkeypatch.setattr(sklearn.linear_model, "LogisticRegression", Scripted)
+    (a, ya), (b, yb), (c, yc) = separable(500, seed=0), separable(200, seed=1), separable(300, seed=2)
+    probe = features.linear_probe(a, ya, b, yb, c, yc)
+    assert probe["C"] == 0.1 and probe["accuracy"] == 0.7
+
+
 def test_balanced_draw():
     y = np.repeat(np.arange(10), 30)
     idx = features.balanced_draw(y, 100, 0)

@@ -128,12 +128,15 @@ def test_readme_block_and_cards_from_the_task_files(fake_task, tmp_path):
         tasks.update_readme_text("no markers here")
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"tiny_task_a": {"1": {"file": "x.weights.h5", "tasks": {"old": 1}}},
-                                    "other": {"1": {"file": "y.weights.h5", "metrics": {"mse": 1}}}}))
+                                    "other": {"1": {"file": "y.weights.h5", "metrics": {"mse": 1},
+                                                    "tasks": {"fake": {"value": 0.0}}}}}))
     assert tasks.write_cards(manifest) == [("tiny_task_a", "1")]
     cards = json.loads(manifest.read_text())
     assert cards["tiny_task_a"]["1"]["tasks"] == {"fake": {"value": 1.0, "source": "pretrained/tasks/fake.json",
                                                            "command": "aezoo bench fake tiny_task_a:1"}}
-    assert cards["other"] == {"1": {"file": "y.weights.h5", "metrics": {"mse": 1}}}
+    assert cards["other"] == {"1": {"file": "y.weights.h5", "metrics": {"mse": 1}}}  # no results: stale headline gone
+    stamp = manifest.stat().st_mtime_ns
+    assert tasks.write_cards(manifest) == [("tiny_task_a", "1")] and manifest.stat().st_mtime_ns == stamp  # no-op
 
 
 def test_readme_tasks_block_is_up_to_date():
