@@ -340,6 +340,24 @@ def test_oneclass_protocol_quick(tmp_path, monkeypatch):
     assert [p.name for p in map(__import__("pathlib").Path, written)] == ["anomaly_oneclass.png"]
 
 
+def test_defaults_are_chosen_on_validation_never_on_test():
+    assert anomaly.select_default({"mse": 0.80, "latent_knn": 0.90, "ssim": 0.90}) == "ssim"   # tie: earlier
+    # per class: mse is better on validation, latent_knn on test -> the family default is mse
+    record = lambda mse, knn: {"scores": {"mse": {"val_auroc": mse[0], "test_auroc": mse[1]},  # noqa: E731
+                                          "latent_knn": {"val_auroc": knn[0], "test_auroc": knn[1]}},
+                               "seconds": 1.0, "cpu_seconds": 2.0, "epochs": 3}
+    results = {"families": {"conv": {"classes": {"0": record((0.9, 0.7), (0.8, 0.95)),
+                                                 "1": record((0.8, 0.7), (0.7, 0.95))}},
+                            "dense": {"classes": {"0": record((0.7, 0.99), (0.6, 0.99)),
+                                                  "1": record((0.7, 0.99), (0.6, 0.99))}}},
+               "baselines": {}, "classes": [0, 1]}
+    out = anomaly.summarize_oneclass(results, {"families": {"conv": {}, "dense": {}}})
+    conv = out["families"]["conv"]
+    assert conv["default_score"] == "mse" and conv["default_mean_auroc"] == 0.7
+    assert conv["val_mean"] == {"mse": 0.85, "latent_knn": 0.75} and conv["cpu_seconds"] == 4.0
+    assert out["best_family"]["family"] == "conv"        # dense is better on test, conv on validation
+
+
 def test_run_rejects_unknown_protocol_and_options():
     with pytest.raises(DetectorError, match="protocol"):
         anomaly.run(protocol="cifar")

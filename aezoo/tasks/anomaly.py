@@ -1066,9 +1066,25 @@ def evaluate_ood(model, data, scores=None, seed=0, fpr=CALIBRATION_FPR, samples=
                      "threshold": det.threshold,
                      "test_fpr_at_threshold": round(float(np.mean(s["test_normal"] > np.float32(det.threshold))), 4),
                      "seconds": round(time.time() - started, 1)}
-    best = max(out, key=lambda k: (out[k]["val_auroc"], -SCORES.index(k)))
+    best = select_default({k: v["val_auroc"] for k, v in out.items()})
     return {"scores": out, "default_score": best, "default_auroc": out[best]["auroc"],
             "default_fpr95": out[best]["fpr95"], "selected_on": "validation AUROC"}
+
+
+def select_default(validation_auroc):
+    """The default score: the best validation AUROC (ties: the earlier score in `SCORES`).
+
+    Args:
+        validation_auroc: {score: AUROC on the validation split} (never test figures).
+
+    Returns:
+        The score name.
+
+    Example:
+        >>> select_default({"mse": 0.91, "latent_knn": 0.93})
+        'latent_knn'
+    """
+    return max(validation_auroc, key=lambda k: (validation_auroc[k], -SCORES.index(k)))
 
 
 def run_ood(models=None, names=None, *, quick=False, seed=0, progress=True, scores=None, data=None):
@@ -1297,6 +1313,23 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
     finally:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
+    return summarize_oneclass(results, recipes)
+
+
+def summarize_oneclass(results, recipes):
+    """Means over classes, each family's default score (best validation mean) and the best family.
+
+    Args:
+        results: {"families": {family: {"classes": {c: {"scores": {score: {"val_auroc", "test_auroc"}},
+            "seconds", "cpu_seconds", "epochs"}}}}, "baselines": {method: {"classes": ...}}, "classes"}.
+        recipes: the one-class recipes (copied into each family's summary).
+
+    Returns:
+        `results`, completed in place.
+
+    Example:
+        >>> summarize_oneclass(results, oneclass_recipes())["best_family"]
+    """
     for family, slot in results["families"].items():
         per = slot["classes"]
         names = list(next(iter(per.values()))["scores"])
@@ -1304,7 +1337,7 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
                         for s in names}
         slot["val_mean"] = {s: round(float(np.mean([c["scores"][s]["val_auroc"] for c in per.values()])), 4)
                             for s in names}
-        slot["default_score"] = max(names, key=lambda s: (slot["val_mean"][s], -SCORES.index(s)))
+        slot["default_score"] = select_default(slot["val_mean"])
         slot["default_mean_auroc"] = slot["mean"][slot["default_score"]]
         slot["seconds"] = round(sum(c["seconds"] for c in per.values()), 1)
         slot["cpu_seconds"] = round(sum(c["cpu_seconds"] for c in per.values()), 1)
@@ -1314,10 +1347,10 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
         slot["mean"] = round(float(np.mean([c["test_auroc"] for c in slot["classes"].values()])), 4)
         slot["val_mean"] = round(float(np.mean([c["val_auroc"] for c in slot["classes"].values()])), 4)
     if results["families"]:
-        best = max(results["families"], key=lambda f: results["families"][f]["val_mean"][
-            results["families"][f]["default_score"]])
-        results["best_family"] = {"family": best, "score": results["families"][best]["default_score"],
-                                  "mean_auroc": results["families"][best]["default_mean_auroc"],
+        fams = results["families"]
+        best = max(fams, key=lambda f: fams[f]["val_mean"][fams[f]["default_score"]])
+        results["best_family"] = {"family": best, "score": fams[best]["default_score"],
+                                  "mean_auroc": fams[best]["default_mean_auroc"],
                                   "selected_on": "validation mean AUROC"}
     return results
 
