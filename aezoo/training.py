@@ -53,7 +53,7 @@ ALL_STRATEGIES = ("none", "mirrored", "multi_worker", "data_parallel")
 WARMUP_START_FACTOR = 0.1        # cosine warm-up starts at learning_rate * this
 ADAMW_DEFAULT_WEIGHT_DECAY = 1e-4  # AdamW when the recipe's weight_decay is null
 SGD_MOMENTUM = 0.9
-SHUFFLE_BUFFER = 60_000          # examples; the zoo's datasets fit in it whole (a full shuffle)
+SHUFFLE_BUFFER = 60_000          # images in the tf.data shuffle of a user's Dataset (arrays use epoch_batches)
 RUN_FILE = "run.json"
 
 # One record and one atomic writer for the whole package (aezoo._io); the names
@@ -145,6 +145,38 @@ def _strategy_scope(strategy):
     return s.scope(), s.num_replicas_in_sync
 
 
+@contextlib.contextmanager
+def _multi_worker_logs(strategy):
+    """Keras 3.15's TensorFlow trainer reduces every per-replica log with
+    strategy.reduce("MEAN", v, axis=0) when several workers run
+    MultiWorkerMirroredStrategy, which fails for the scalar logs ("Invalid
+    reduction dimension 0 for input with 0 dimensions";
+    tensorflow/tensorflow#72388). While aezoo fits with `multi_worker`, scalar
+    logs are averaged over the replicas instead (axis=None), which is what that
+    reduction means for them; everything else is left to Keras."""
+    if strategy != "multi_worker":
+        yield
+        return
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy_, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy_):
+            def reduce(v):
+                scalar = getattr(v, "shape", None) is not None and v.shape.rank == 0
+                return strategy_.reduce("MEAN", v, axis=None if scalar else 0)
+
+            return tf_trainer.tree.map_structure(reduce, values)
+        return original(values, strategy_, reduction)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original
+
+
 def _worker_index(strategy):
     """This process's task index in a multi-worker run (0 = the chief; 0 otherwise)."""
     if strategy != "multi_worker":
@@ -173,7 +205,7 @@ def _as_images(data, input_shape, what):
             )
         return data.unbatch() if len(shape) == len(input_shape) + 1 else data, None
     x = datasets.from_array(data, input_shape)
-    return tf.data.Dataset.from_tensor_slices(x), len(x)
+    return x, len(x)
 
 
 # --------------------------------------------------------------------------- stages
@@ -259,9 +291,10 @@ def _differences(before, after, prefix=""):
 
 
 def load_data(p: Plan, data=None, validation_data=None, data_dir=None, limit=None):
-    """Stage 3: (train_ds, val_ds or None, number of training images, data description)."""
-    import tensorflow as tf
+    """Stage 3: (train, validation or None, number of training images, data description).
 
+    `train` and `validation` are numpy arrays of images, or (for a user's
+    tf.data.Dataset) datasets of single images."""
     input_shape = p.input_shape
     if data is None:
         dataset = p.recipe["dataset"]
@@ -270,18 +303,46 @@ def load_data(p: Plan, data=None, validation_data=None, data_dir=None, limit=Non
         info = {"dataset": dataset, "train_split": "train", "validation_split": "validation",
                 "train_examples": len(x_train), "validation_examples": len(x_val),
                 "source": datasets.source(dataset, data_dir)}
-        return (tf.data.Dataset.from_tensor_slices(x_train), tf.data.Dataset.from_tensor_slices(x_val),
-                len(x_train), info)
-    train_ds, n_train = _as_images(data, input_shape, "data")
+        return x_train, x_val, len(x_train), info
+    train, n_train = _as_images(data, input_shape, "data")
     if limit is not None:
-        train_ds = train_ds.take(int(limit))
+        train = train[: int(limit)] if isinstance(train, np.ndarray) else train.take(int(limit))
         n_train = min(n_train, int(limit)) if n_train else None
-    val_ds = _as_images(validation_data, input_shape, "validation_data")[0] if validation_data is not None else None
+    val = _as_images(validation_data, input_shape, "validation_data")[0] if validation_data is not None else None
     if n_train is None:
-        n_train = int(train_ds.reduce(0, lambda c, _: c + 1))
+        n_train = int(train.reduce(0, lambda c, _: c + 1))
     if n_train == 0:
         raise InputError("data has no images; pass at least one.")
-    return train_ds, val_ds, n_train, {"dataset": "user data", "train_examples": n_train}
+    return train, val, n_train, {"dataset": "user data", "train_examples": n_train}
+
+
+def epoch_batches(x: np.ndarray, batch_size: int, seed: int, epochs: int, start_epoch: int = 0):
+    """The training batches of epochs `start_epoch`..`epochs - 1` as one tf.data.Dataset.
+
+    Each epoch is a permutation of the images drawn with numpy from `seed`, cut
+    into batches (the last one may be short). The order is fixed before tf.data
+    sees it, so every worker of a multi-worker run agrees on it (tf.data's
+    distribution rewrite changes what a seeded `shuffle` yields), each global
+    batch is split between the replicas, and a run resumed at epoch k goes on
+    with epoch k's permutation.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    order = np.stack([rng.permutation(len(x)) for _ in range(epochs)])[start_epoch:].astype(np.int64)
+    images = tf.constant(x)
+    return (tf.data.Dataset.from_tensor_slices(order)
+            .flat_map(lambda perm: tf.data.Dataset.from_tensor_slices(perm).batch(batch_size))
+            .map(lambda i: tf.gather(images, i), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def _resume_epoch(out: Path) -> int:
+    """The epoch a BackupAndRestore backup in `out` resumes at (0: none)."""
+    try:
+        return int(json.loads((out / "backup" / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def build_model(p: Plan, scope, steps_per_epoch: int):
@@ -390,7 +451,7 @@ def train(name: str, output_dir: str | os.PathLike | None = None, epochs: int | 
     p = plan(name, version, epochs, batch_size, overrides, config_overrides)
     scope, replicas = _strategy_scope(strategy)  # first: multi-worker collectives start before other TF ops
     keras.utils.set_random_seed(p.recipe["seed"])
-    train_ds, val_ds, n_train, data_info = load_data(p, data, validation_data, data_dir, limit)
+    train, val, n_train, data_info = load_data(p, data, validation_data, data_dir, limit)
     out = Path(output_dir or Path("runs") / name)
     worker = _worker_index(strategy)
     if worker:  # only the chief writes the run directory
@@ -399,16 +460,24 @@ def train(name: str, output_dir: str | os.PathLike | None = None, epochs: int | 
 
     import tensorflow as tf
 
-    bs = p.recipe["batch_size"]
+    bs, seed, epochs = p.recipe["batch_size"], p.recipe["seed"], p.recipe["epochs"]
     steps = max(1, math.ceil(n_train / bs))
-    train_ds = train_ds.shuffle(min(n_train, SHUFFLE_BUFFER), seed=p.recipe["seed"]).batch(bs)
-    train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
-    if val_ds is not None:
+    if isinstance(train, np.ndarray):  # arrays: a fixed order per epoch (see epoch_batches)
+        train_ds = epoch_batches(train, bs, seed, epochs, start_epoch=min(_resume_epoch(out), epochs))
+        steps_per_epoch = steps
+    else:  # a user's tf.data.Dataset of unknown length: shuffle it in tf.data
+        train_ds = train.shuffle(min(n_train, SHUFFLE_BUFFER), seed=seed).batch(bs).prefetch(tf.data.AUTOTUNE)
+        steps_per_epoch = None
+    val_ds = None
+    if val is not None:
+        val_ds = tf.data.Dataset.from_tensor_slices(val) if isinstance(val, np.ndarray) else val
         val_ds = val_ds.batch(bs).prefetch(tf.data.AUTOTUNE)
     model = build_model(p, scope, steps)
     monitor = "val_loss" if val_ds is not None else "loss"
     started = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=p.recipe["epochs"],
-                        callbacks=make_callbacks(model, p, out, monitor, callbacks), verbose=verbose)
+    with _multi_worker_logs(strategy):
+        history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                            shuffle=False, callbacks=make_callbacks(model, p, out, monitor, callbacks),
+                            verbose=verbose)
     summary = finish(model, p, out, history, data_info, strategy, replicas, time.time() - started)
     return model, summary

@@ -26,7 +26,8 @@ WORKER = textwrap.dedent("""
     out, strategy = sys.argv[1], sys.argv[2]
     model, summary = aezoo.train("dense_mnist", output_dir=out, strategy=strategy, verbose=0,
                                  config_overrides=json.loads(sys.argv[3]), **json.loads(sys.argv[4]))
-    np.savez(out + "/final_weights.npz", *[np.asarray(w) for w in model.get_weights()])
+    run_dir = summary["weights"].rsplit("/", 1)[0]  # the chief's run directory, or RUN/worker-N
+    np.savez(run_dir + "/final_weights.npz", *[np.asarray(w) for w in model.get_weights()])
     shardings = [len(getattr(getattr(v.value, "sharding", None), "device_set", ())) for v in model.trainable_variables]
     print("RESULT" + json.dumps({"replicas": summary["replicas"], "strategy": summary["strategy"],
                                  "loss": summary["history"]["loss"], "devices_per_variable": shardings}))

@@ -14,6 +14,8 @@ def test_frechet_distance_known_answers():
     assert generate.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
     shift = np.array([3.0, 0, 0, 0, 4.0])
     assert generate.frechet_distance(f, f + shift) == pytest.approx(25.0, rel=1e-6)  # same covariance: ||Δμ||²
+    dead = np.c_[f, np.zeros(len(f))]  # a unit that never fires changes nothing
+    assert generate.frechet_distance(dead, dead + np.r_[shift, 0]) == pytest.approx(25.0, rel=1e-6)
     # N(m, S) vs N(2m, 4S): ||m||² + tr(S + 4S - 2 (4S²)^½) = ||m||² + tr(S)
     expected = np.sum(f.mean(axis=0) ** 2) + np.trace(np.cov(f, rowvar=False))
     assert generate.frechet_distance(f, 2 * f) == pytest.approx(expected, rel=1e-6)

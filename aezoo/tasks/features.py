@@ -7,7 +7,7 @@ Protocol (`PROTOCOL`):
 - **Linear probe.** The codes (posterior means for VAEs) of the full train
   split, standardised (scikit-learn `StandardScaler`, fitted on train), feed a
   multinomial logistic regression (`LogisticRegression`, lbfgs, tolerance
-  1e-3, at most 300 iterations, warm-started along the C grid); its inverse
+  1e-3, at most 100 iterations per C, warm-started along the C grid); its inverse
   regularisation C is chosen from `C_GRID` by accuracy on the validation split;
   the model fitted on the full train split with that C is scored on the full
   test split.
@@ -40,26 +40,26 @@ from aezoo.errors import InputError
 
 TASK = "features"
 C_GRID = [0.01, 0.1, 1.0, 10.0]
-MAX_ITER = 300
+MAX_ITER = 100
 TOL = 1e-3
 K = 5
 LABELS = (100, 1000)
 DRAWS = 3
 HEAD_STEPS = 300
-FINETUNE_STEPS = 200
-SCRATCH_STEPS = 400
+FINETUNE_STEPS = 150
+SCRATCH_STEPS = 300
 BATCH = 64
 QUICK = {"train": 2000, "validation": 500, "test": 500, "labels": (100,), "draws": 2, "head_steps": 30,
          "finetune_steps": 10, "scratch_steps": 20}
 PROTOCOL = (
-    "Linear probe: multinomial logistic regression (scikit-learn, lbfgs, tol 1e-3, ≤ 300 iterations per C, "
+    "Linear probe: multinomial logistic regression (scikit-learn, lbfgs, tol 1e-3, ≤ 100 iterations per C, "
     "warm-started along the C grid) on standardised codes of the full train split (Fashion-MNIST 55,000; mnist_5k "
     "3,500), C ∈ {0.01, 0.1, 1, 10} chosen on the validation split, accuracy on the full test split; k-NN: k=5, "
     "Euclidean, on the raw codes. Baselines, same classifiers: raw pixels and PCA with as many components as the "
     "latent size (fitted on train). Few labels (entries used for feature extraction): 100 and 1,000 class-balanced "
     "labelled train images, 3 draws; a linear head (codes standardised on the labelled images, then Dense(10)) on "
-    "the pretrained encoder trained alone (frozen, 300 Adam steps, lr 1e-3), then everything fine-tuned (200 "
-    "steps, lr 1e-4), against the same network trained from scratch (400 steps, lr 1e-3); batch 64 (or all the "
+    "the pretrained encoder trained alone (frozen, 300 Adam steps, lr 1e-3), then everything fine-tuned (150 "
+    "steps, lr 1e-4), against the same network trained from scratch (300 steps, lr 1e-3); batch 64 (or all the "
     "labels when fewer); test accuracy on the full test split, mean ± std over the draws."
 )
 ANCHORS: list = []

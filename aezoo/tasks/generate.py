@@ -191,17 +191,19 @@ def frechet_distance(f1, f2) -> float:
     Example:
         >>> frechet_distance(f, f)   # ≈ 0
     """
-    from scipy import linalg
-
     f1, f2 = np.asarray(f1, dtype="float64"), np.asarray(f2, dtype="float64")
+    # a feature that is constant over both sets (a dead ReLU unit) adds exactly 0 to every term; dropping it
+    # keeps the covariances from being singular for no reason
+    alive = (f1.std(axis=0) > 0) | (f2.std(axis=0) > 0) | (f1.mean(axis=0) != f2.mean(axis=0))
+    f1, f2 = f1[:, alive], f2[:, alive]
     mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
-    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # a singular product: nudge the diagonals (as the FID reference code does)
-        offset = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-    covmean = np.real(covmean)
-    return float(max(0.0, np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean)))
+    s1, s2 = np.atleast_2d(np.cov(f1, rowvar=False)), np.atleast_2d(np.cov(f2, rowvar=False))
+    # Tr((Σ1 Σ2)^½) = Σ sqrt(eigenvalues of Σ1^½ Σ2 Σ1^½), a symmetric PSD matrix: eigh is exact and stable where
+    # scipy.linalg.sqrtm of the (non-symmetric, often singular) product warns and loses digits
+    values, vectors = np.linalg.eigh(s1)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ s2 @ root1), 0, None)).sum()
+    return float(max(0.0, np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * cross))
 
 
 def _kth_radius(f, k: int) -> np.ndarray:
