@@ -33,6 +33,8 @@ def test_resolve_checks_names_and_versions_before_any_work():
     assert (spec["name"], spec["version"], spec["model"]) == ("conv_mnist", 1, None)
     every = tasks.resolve(None, applies_to=lambda e: e["family"] == "vae")
     assert every and all(s["entry"]["family"] == "vae" for s in every)
+    with pytest.raises(InputError, match="does not apply to conv_mnist"):
+        tasks.resolve(["conv_mnist"], applies_to=lambda e: e["family"] == "vae")
 
 
 def test_merge_keeps_other_entries_versions_and_baselines():

@@ -118,8 +118,8 @@ def resolve(names: Iterable[str] | None = None, models: dict | None = None,
             every published entry (at its default version) that `applies_to`.
         models: name -> a model to measure as that entry (e.g. just trained);
             its version is ``model.zoo_version`` when set, else the default.
-        applies_to: the task's `applies_to(entry)`, used to pick entries when
-            no name is given (named entries are measured as asked).
+        applies_to: the task's `applies_to(entry)`: picks the entries when
+            no name is given; a named entry it rejects is an error.
         published_only: named entries must have published weights (unless a
             model is given for them).
 
@@ -161,8 +161,12 @@ def resolve(names: Iterable[str] | None = None, models: dict | None = None,
                 f"{name} version {version} has no published weights to measure"
                 + (f"; published: {', '.join(f'{name}:{v}' for v in published)}." if published else ".")
             )
-        specs.append({"name": name, "version": version, "entry": registry.get_entry(name, version),
-                      "model": model})
+        entry = registry.get_entry(name, version)
+        if applies_to is not None and not applies_to(entry):
+            raise InputError(f"this task does not apply to {name} (family {entry['family']}, uses: "
+                             f"{', '.join(entry.get('uses', [])) or 'none'}); run it without names to measure "
+                             "every entry it applies to.")
+        specs.append({"name": name, "version": version, "entry": entry, "model": model})
     return specs
 
 

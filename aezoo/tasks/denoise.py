@@ -286,7 +286,9 @@ def table(results: dict) -> str:
     for dataset in sorted(set(rows_by_dataset) | set(results.get("baselines") or {})):
         base = (results.get("baselines") or {}).get(dataset, {})
         images = base.get("images", {})
-        lines = [f"**{dataset}** (test split, {images.get('test', '?')} images; PSNR dB / SSIM; higher is better):",
+        count = images.get("test")
+        lines = [f"**{dataset}** (test split, {count:,} images; PSNR dB / SSIM; higher is better):"
+                 if count else f"**{dataset}** (PSNR dB / SSIM; higher is better):",
                  "", head]
         if "noisy" in base:
             lines.append("| noisy input | " + " | ".join(_cell(base["noisy"][k]) for k in NOISES) + " |")

@@ -309,7 +309,7 @@ def run(models=None, names=None, *, quick: bool = False, seed: int = 0, progress
         base = {"n": n, "reference": f"{n} test images (fixed random subset)",
                 "classifier": {k: record[k] for k in ("file", "sha256", "test_accuracy", "validation_accuracy",
                                                       "architecture", "recipe", "command") if k in record},
-                "real_heldout": {**compare(extractor, real, x_va), "source": f"{n} validation images"},
+                "real_heldout": {**compare(extractor, real, x_va), "source": f"{n:,} validation images"},
                 "pca_gaussian": {}}
         for k in sorted({s["entry"]["config"]["latent_dim"] for s in group}):
             samples = pca_gaussian_samples(x_tr, n, k, seed)
