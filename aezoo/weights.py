@@ -38,6 +38,8 @@ No pickle is involved anywhere: weights are ``.weights.h5`` files and the
 manifest is JSON.
 """
 
+from __future__ import annotations
+
 import atexit
 import hashlib
 import json
@@ -75,7 +77,7 @@ _FALLBACK_DIR = None       # per-process temporary directory used when the cache
 # --------------------------------------------------------------------------- manifest
 
 
-def records():
+def records() -> dict:
     """name -> {version (str) -> record}, from pretrained/manifest.json (package data).
 
     A record written before versions existed ({"file": ...} directly under
@@ -88,12 +90,12 @@ def _raw_manifest():
     return json.loads(_bundle_dir().joinpath("manifest.json").read_text())
 
 
-def published_versions(name):
+def published_versions(name: str) -> list[int]:
     """The versions of `name` that have pretrained weights, oldest first."""
     return sorted(int(v) for v in records().get(name, {}))
 
 
-def record(name, version=None):
+def record(name: str, version: int | None = None) -> dict | None:
     """The card of `name` at `version` (None: the newest published), or None."""
     versions = records().get(name) or {}
     if not versions:
@@ -103,7 +105,7 @@ def record(name, version=None):
     return None if found is None else {**found, "version": int(key)}
 
 
-def manifest():
+def manifest() -> dict:
     """name -> the card of its newest published version (what `aezoo.load(name)` gives)."""
     return {name: record(name) for name in records()}
 
@@ -444,7 +446,7 @@ def _resolve_local(name, record):
     return None, looked
 
 
-def resolve(name, version=None):
+def resolve(name: str, version: int | None = None) -> Path:
     """Local path of verified pretrained weights for zoo entry `name` at
     `version` (default: the newest published).
 
@@ -474,7 +476,7 @@ def _no_mirror_error(name, record, looked):
     )
 
 
-def fetch_user_file(path_or_url, sha256=None):
+def fetch_user_file(path_or_url, sha256: str | None = None) -> Path:
     """A local path to the user's weights file (a local path or an http(s) URL).
 
     A local path must exist and end in '.weights.h5'. A URL is downloaded
@@ -539,7 +541,7 @@ def _fetch_url(url, expected=None):
     return _download([url], target, expected, expected_bytes, what=url)
 
 
-def load_into(model, path):
+def load_into(model, path: str | os.PathLike):
     """Load a .weights.h5 file into `model`; WeightsError (naming both) on failure."""
     path = Path(path)
     if not path.is_file():
@@ -553,7 +555,7 @@ def load_into(model, path):
     return model
 
 
-def download_all(directory, names=None):
+def download_all(directory: str | os.PathLike, names: list[str] | None = None) -> list[Path]:
     """Put verified weights of every manifest entry (or of `names`) into `directory`.
 
     The layout is the cache's: ``directory/weights/NAME.weights.h5`` plus
