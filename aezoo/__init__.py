@@ -33,9 +33,12 @@ _LAZY = {
     "VariationalAutoencoder": "aezoo.models",
     "FAMILIES": "aezoo.models",
     "register_family": "aezoo.models",
+    "save": "aezoo.presets",
+    "preprocess": "aezoo.inputs",
 }
 _SUBMODULES = ("datasets", "recipes", "registry", "weights", "models", "training", "evaluation", "deploy", "cards",
-               "benchmark", "demo", "plotting", "errors")
+               "benchmark", "demo", "plotting", "errors", "presets", "preprocessing", "inputs", "artifact_card",
+               "finetune")
 
 __all__ = ["AezooError", "BackendError", "DatasetError", "ExportError", "InputError", "RecipeError",
            "UnknownModelError", "WeightsError", "build", "get_entry", "info", "list_models", "load", "register",

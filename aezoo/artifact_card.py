@@ -127,7 +127,7 @@ def build_card(model, *, format: str, quantize: str = "none", part: str = "full"
         >>> card = build_card(model, format="onnx", signatures={"encode": "encode"},
         ...                   functions=model.export_functions())
     """
-    from aezoo import __version__
+    from aezoo._io import AEZOO_VERSION as __version__
 
     entry = getattr(model, "zoo_entry", None) or {}
     details = details or {}

@@ -163,6 +163,15 @@ def cmd_train(args):
     from aezoo import recipes
 
     overrides = recipes.parse_overrides(args.set)
+    if args.data:  # your own images: the recipe on them, from the pretrained weights by default; a preset at the end
+        from aezoo.finetune import train_on_images
+
+        _, summary = train_on_images(args.name, args.data, output_dir=args.output_dir, epochs=args.epochs,
+                                     batch_size=args.batch_size, overrides=overrides, version=args.version,
+                                     init=args.init)
+        print(json.dumps({k: summary[k] for k in ("name", "epochs_run", "seconds", "final", "weights", "preset", "init",
+                                                  "data")}, default=float))
+        return
     _, summary = aezoo.train(args.name, output_dir=args.output_dir, epochs=args.epochs, batch_size=args.batch_size,
                              overrides=overrides, data_dir=args.data_dir, limit=args.limit, strategy=args.strategy,
                              version=args.version)
@@ -174,9 +183,25 @@ def cmd_evaluate(args):
     from aezoo.evaluation import format_report
     from aezoo.training import write_json
 
-    report = aezoo.evaluate(args.name, split=args.split, pretrained=not args.no_pretrained, weights=args.weights,
-                            data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k,
+    name, model, data, described = args.name, None, None, None
+    if _is_preset(args.name) or args.data:
+        model = _load_model(args) if _is_preset(args.name) else None
+        if model is not None:
+            name = (model.zoo_entry or {}).get("name")
+            if not name:
+                from aezoo.errors import InputError
+
+                raise InputError(f"{args.name} names no zoo entry it comes from, so there is no recipe to evaluate "
+                                 "it against.")
+        data, described = _user_images(args.data, model or args.name, args.version) if args.data else \
+            _preset_samples(args.name)
+    report = aezoo.evaluate(name, split=args.split, pretrained=not args.no_pretrained, weights=args.weights,
+                            data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k, model=model, data=data,
                             pca=False if args.no_pca else (args.pca_components or True), version=args.version)
+    if described:
+        report["data"]["source"] = described
+    if model is not None:
+        report["preset"] = model.preset_path
     if args.json:
         _print_json(report)
     else:
@@ -186,9 +211,61 @@ def cmd_evaluate(args):
 
 
 def _load_for_pictures(args):
+    return _load_model(args)
+
+
+def _is_preset(name):
+    from aezoo.presets import is_preset
+
+    return is_preset(name)
+
+
+def _load_model(args):
+    """The model NAME or preset DIR names, with --weights / --no-pretrained / --version."""
     import aezoo
 
+    if _is_preset(args.name):
+        from aezoo import presets
+
+        if getattr(args, "weights", None) or getattr(args, "no_pretrained", False) or getattr(args, "version", None):
+            from aezoo.errors import InputError
+
+            raise InputError(f"{args.name} is a preset directory: it has its own weights; drop --weights, "
+                             "--no-pretrained and --version.")
+        return presets.load(args.name)
     return aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights, version=args.version)
+
+
+def _user_images(path, model_or_name, version=None):
+    """(images, description): a .npy/.npz/folder of images through the model's or entry's preprocessor."""
+    from aezoo.inputs import for_entry
+    from aezoo.preprocessing import for_model, read_images
+
+    raw, what = read_images(path)
+    prep = for_entry(model_or_name, version) if isinstance(model_or_name, str) else for_model(model_or_name)
+    x = prep(raw)
+    inverted = len(prep.last_report.get("inverted", []))
+    return x, f"{what} through the {prep.config.name} preprocessor" + (f" ({inverted} inverted)" if inverted else "")
+
+
+def _preset_samples(path):
+    from aezoo import presets
+
+    if not _is_preset(path):
+        return None, None
+    x = presets.samples(path)
+    return (x, f"the preset's held-out samples ({path}/samples.npz)") if x is not None else (None, None)
+
+
+def _weights_title(args, model):
+    """What a picture's title says about the weights: entry and version, a weights file, or a preset."""
+    if getattr(model, "preset_path", None):
+        return f"preset {model.preset_path}"
+    if args.weights:
+        return f"{args.name} v{model.zoo_version} with weights {Path(args.weights).name}"
+    if args.no_pretrained:
+        return f"{args.name} v{model.zoo_version}, untrained"
+    return f"{args.name} v{model.zoo_version} (pretrained)"
 
 
 def cmd_reconstruct(args):
@@ -197,13 +274,22 @@ def cmd_reconstruct(args):
     from aezoo import datasets
     from aezoo.plotting import save_grid
 
+    from aezoo.plotting import one_per_class
+
     model = _load_for_pictures(args)
-    x, _ = datasets.load_numpy(aezoo.get_entry(args.name, args.version)["recipe"]["dataset"], args.split,
-                               data_dir=args.data_dir, limit=args.n)
+    if args.data:
+        x, what = _user_images(args.data, model)
+        x, where = x[: args.n], f"{len(x[: args.n])} of {what}"
+    else:
+        entry = model.zoo_entry or {}
+        dataset = entry.get("dataset") or aezoo.get_entry(entry.get("name") or args.name)["recipe"]["dataset"]
+        images, labels_ = datasets.load_numpy(dataset, args.split, data_dir=args.data_dir)
+        pick = one_per_class(labels_, args.n)   # the splits can be in class order (mnist_5k): not the first n
+        x, where = images[pick], f"{dataset} {args.split} split, one image per class"
     shown = model.showcase(x, seed=0)  # the family says what to show: e.g. noisy and denoised
     rows = [x] + [np.asarray(images) for _, images in shown]
     labels = ["original"] + [label for label, _ in shown]
-    path = save_grid(rows, args.output, row_labels=labels, title=f"{args.name}: {args.split} split")
+    path = save_grid(rows, args.output, row_labels=labels, title=f"{_weights_title(args, model)}: {where}")
     print(path)
 
 
@@ -213,7 +299,8 @@ def cmd_sample(args):
 
     model = _load_for_pictures(args)
     images = np.asarray(model.sample(args.n, seed=args.seed))  # families that do not generate refuse
-    path = save_grid(tile(images, 8), args.output, title=f"{args.name}: {args.n} samples from the prior")
+    path = save_grid(tile(images, 8), args.output,
+                     title=f"{_weights_title(args, model)}: {args.n} samples from the prior")
     print(path)
 
 
@@ -224,14 +311,44 @@ def cmd_demo(args):
 
 
 def cmd_export(args):
-    import aezoo
-    from aezoo.deploy import calibration_images, export
+    from aezoo.deploy import VERIFY_COUNT, calibration_images, export
+    from aezoo.errors import InputError
 
-    model = aezoo.load(args.name, pretrained=not args.no_pretrained, weights=args.weights, version=args.version)
-    representative = calibration_images(args.name, version=args.version) if args.quantize == "int8" else None
+    model = _load_model(args)
+    int8 = args.quantize == "int8"
+    if args.format != "tflite" and (args.dynamic_batch or args.float_io):
+        raise InputError("--dynamic-batch and --float-io are TFLite settings (for --quantize int8).")
+    if args.batch_size and args.dynamic_batch:
+        raise InputError("--batch-size N fixes the batch; --dynamic-batch leaves it free: give one of them.")
+    if args.int8_io and args.float_io:
+        raise InputError("--int8-io and --float-io contradict each other.")
+    # A phone's settings by default for int8 TFLite: a fixed batch of 1 and int8 input/output
+    # (benchmarks/mobile_defaults.py: 2.6x faster per image than a dynamic batch on conv_mnist).
+    batch_size = args.batch_size or (1 if int8 and args.format == "tflite" and not args.dynamic_batch else None)
+    int8_io = args.int8_io or (int8 and not args.float_io)
+    representative = verify_data = None
+    if args.data:
+        images, _ = _user_images(args.data, model)
+        if int8:
+            representative = images           # verified on a held-out fifth of them (the report says so)
+        else:
+            verify_data = images[:VERIFY_COUNT]
+    elif int8:
+        entry = model.zoo_entry or {}
+        kept = _preset_samples(args.name)[0]
+        if kept is not None:
+            representative = kept
+        elif entry.get("dataset"):
+            representative = calibration_images(entry["name"], version=entry.get("version"))
+            verify_data = entry["dataset"]    # a zoo entry: verified on its test split, as the benchmark is
+        else:
+            raise InputError(f"{args.name}: --quantize int8 needs calibration images: pass --data PATH "
+                             "(a folder of images, .npy or .npz).")
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
-                    representative_data=representative, int8_io=args.int8_io, overwrite=args.overwrite,
-                    per_channel=args.per_channel, batch_size=args.batch_size)
+                    representative_data=representative, int8_io=int8_io, overwrite=args.overwrite,
+                    per_channel=args.per_channel, batch_size=batch_size, verify_data=verify_data,
+                    tolerance=args.tolerance, preprocess=args.preprocess,
+                    input_size=tuple(args.input_size) if args.input_size else None)
     print(json.dumps(report, default=float))
 
 
@@ -320,10 +437,17 @@ def build_parser():
     s.add_argument("--limit", type=positive_int, help="use only the first N images of each split")
     s.add_argument("--strategy", choices=LazyChoices("aezoo.training", "ALL_STRATEGIES"), default="none",
                    metavar="STRATEGY", help="scale-out engine (%(choices)s; default none)")
+    s.add_argument("--data", metavar="PATH",
+                   help="train on your images: a folder of PNG/JPEG, a .npy or a .npz (through the entry's "
+                        "preprocessor); writes a preset into OUTPUT_DIR/preset")
+    s.add_argument("--init", choices=("auto", "pretrained", "scratch"), default="auto",
+                   help="with --data: start from the pretrained weights (fine-tune) or from scratch "
+                        "(default auto: pretrained when the entry has weights)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="test-split metrics beside a PCA baseline")
-    s.add_argument("name")
+    s.add_argument("name", help="a zoo name, or a preset directory (aezoo.save)")
+    s.add_argument("--data", metavar="PATH", help="evaluate on your images (folder of PNG/JPEG, .npy, .npz)")
     s.add_argument("--version", type=positive_int, help="which version (default: the newest published)")
     s.add_argument("--split", default="test", choices=splits, metavar="SPLIT", help="%(choices)s (default test)")
     s.add_argument("--limit", type=positive_int)
@@ -349,6 +473,7 @@ def build_parser():
         if verb == "reconstruct":
             s.add_argument("--split", default="test", choices=splits, metavar="SPLIT", help="%(choices)s (default test)")
             s.add_argument("--data-dir")
+            s.add_argument("--data", metavar="PATH", help="your images instead of the dataset split")
         else:
             s.add_argument("--seed", type=int, default=0)
         s.set_defaults(func=cmd_reconstruct if verb == "reconstruct" else cmd_sample)
@@ -358,7 +483,7 @@ def build_parser():
     s.add_argument("--model", action="append", help="zoo names to show (default: the Fashion-MNIST zoo)")
     s.set_defaults(func=cmd_demo)
     s = sub.add_parser("export", help="export to SavedModel, TFLite or ONNX, verified against Keras")
-    s.add_argument("name")
+    s.add_argument("name", help="a zoo name, or a preset directory (aezoo.save, aezoo train --data)")
     s.add_argument("--version", type=positive_int, help="which version (default: the newest published)")
     s.add_argument("--format", required=True, choices=LazyChoices("aezoo.deploy", "FORMATS"), metavar="FORMAT",
                    help="%(choices)s")
@@ -366,8 +491,21 @@ def build_parser():
                    metavar="Q", help="TFLite: %(choices)s (default none)")
     s.add_argument("--part", default="full", choices=LazyChoices("aezoo.deploy", "PARTS"), metavar="PART",
                    help="TFLite/ONNX: %(choices)s (default full; what the family has)")
-    s.add_argument("--int8-io", action="store_true", help="int8 inputs/outputs for --quantize int8")
-    s.add_argument("--batch-size", type=positive_int, help="tflite: a fixed batch size (e.g. 1) instead of a dynamic batch")
+    s.add_argument("--int8-io", action="store_true",
+                   help="int8 inputs/outputs (the default for --quantize int8 tflite; --float-io for float32)")
+    s.add_argument("--float-io", action="store_true", help="--quantize int8 with float32 inputs/outputs")
+    s.add_argument("--batch-size", type=positive_int,
+                   help="tflite: a fixed batch size (default for --quantize int8: 1, what a phone runs)")
+    s.add_argument("--dynamic-batch", action="store_true", help="tflite: a dynamic batch instead of a fixed one")
+    s.add_argument("--tolerance", type=float,
+                   help="dynamic/int8: the allowed relative change of the reconstruction MSE (default 0.03)")
+    s.add_argument("--data", metavar="PATH",
+                   help="your images (folder, .npy, .npz): int8 calibration, with a held-out fifth for "
+                        "verification; verification images otherwise")
+    s.add_argument("--preprocess", action="store_true",
+                   help="put the entry's preprocessing in the graph: raw 0..255 pixels in (see --input-size)")
+    s.add_argument("--input-size", type=positive_int, nargs=2, metavar=("H", "W"),
+                   help="with --preprocess: the raw input's height and width (default the model's)")
     s.add_argument("--per-channel", action="store_true",
                    help="--quantize int8 with one weight scale per output channel (default: per tensor)")
     s.add_argument("--output", required=True, help="artifact path (a directory for savedmodel)")

@@ -53,10 +53,29 @@ compared with the Keras model:
   the plain max abs diff for images (in [0, 1]), relative to the size of the
   latents for encoder outputs (whose scale is arbitrary);
 - "float16": max_scaled_diff <= FLOAT16_ATOL;
-- "dynamic" / "int8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL.
+- "dynamic" / "int8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL,
+  or <= `tolerance` when the caller gives one (e.g. 0.05 for a fine-tuned model
+  on its own images).
   For part="encoder" the reconstruction is the Keras decoder applied to the
   artifact's latents; for part="decoder" the artifact decodes the Keras
   encoder's latents (the posterior mean for VAEs).
+
+Verification images, in order: `verify_data`; for int8 without it, a held-out
+part of `representative_data` (the last `VERIFY_HOLDOUT` of it, at most
+VERIFY_COUNT images; calibration uses the rest), so a model fine-tuned on your
+images is verified on your images; a preset's held-out samples
+(`aezoo.presets`); the test split of the zoo dataset. The report's
+``verify_data`` says which.
+
+Every artifact carries its card (`aezoo.artifact_card`: entry, version, input
+range and layout, outputs in index order with their meaning, quantization
+parameters, preprocessing, detector threshold), readable without TensorFlow;
+TFLite tensors are named after their signature keys and outputs keep the
+family's order in every format (a VAE encoder: ``mean``, then ``log_var``).
+With ``preprocess=True`` the artifact takes raw pixels (``input_range``,
+default 0..255, and ``input_size``) and runs the entry's in-graph preprocessing
+(`aezoo.preprocessing.Preprocessor.graph_fn`) before the model; the card lists
+the steps the app must still do (framing by the object's box and centre of mass).
 
 A TFLite/ONNX/SavedModel graph with Flex/custom ops or a random op also fails.
 The tolerances are module constants. A model without a decoder (a U-Net
@@ -111,6 +130,8 @@ QUANT_REL_MSE_TOL = 0.03    # dynamic/int8: |mse_artifact / mse_keras - 1|
 VERIFY_COUNT = 256          # default number of test images for verification
 VERIFY_CHUNK = 1024         # images per call when running the models
 CALIBRATION_COUNT = 512     # int8 calibration images that the CLI and the benchmark use
+VERIFY_HOLDOUT = 0.2        # int8 without verify_data: this share of representative_data verifies, the rest calibrates
+MIN_HOLDOUT_IMAGES = 20     # representative images needed before a part is held out for verification
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 18   # what tf2onnx 1.17 converts to
 FORBIDDEN_OP_MARKERS = ("FLEX", "CUSTOM", "RANDOM")   # substrings of op names, upper-cased
@@ -175,6 +196,25 @@ class Request:
     batch_size: int | None
     functions: dict
     parts: dict
+    tolerance: float | None = None
+    preprocessor: Any = None         # a Preprocessor run in the graph (preprocess=True), else None
+    input_size: tuple | None = None
+    input_range: tuple = (0.0, 255.0)
+    card_fields: dict = dataclasses.field(default_factory=dict)   # preprocessing, detector, extra
+
+    def images_feed(self, x):
+        """What the artifact's ``images`` input takes for verification images `x` (float32 in [0, 1],
+        the model's size): `x` itself, or raw pixels when the preprocessing is in the graph."""
+        if self.preprocessor is None:
+            return x
+        lo, hi = self.input_range
+        raw = x
+        size = tuple(self.input_size or x.shape[1:3])
+        if size != tuple(x.shape[1:3]):
+            from aezoo.preprocessing import _resize
+
+            raw = np.stack([_resize(img, *size) for img in x])
+        return np.ascontiguousarray(lo + raw * (hi - lo), dtype="float32")
 
     @property
     def signature(self):
@@ -213,6 +253,16 @@ REQUEST_RULES = (
     (lambda r: r.opset is not None and (isinstance(r.opset, bool) or not isinstance(r.opset, int)
                                         or not MIN_OPSET <= r.opset <= MAX_OPSET),
      "opset must be an integer from {MIN_OPSET} to {MAX_OPSET}; got {opset!r}."),
+    (lambda r: r.tolerance is not None and r.quantize not in ("dynamic", "int8"),
+     "tolerance (the allowed relative change of the reconstruction MSE) is for quantize='dynamic' or 'int8'; "
+     "quantize={quantize!r} is checked against Keras to a fixed difference (FP32_ATOL / FLOAT16_ATOL)."),
+    (lambda r: r.tolerance is not None and (isinstance(r.tolerance, bool) or not isinstance(r.tolerance, (int, float))
+                                            or not 0 < r.tolerance < 10),
+     "tolerance is the allowed relative change of the reconstruction MSE, a number > 0 (e.g. 0.05 for 5%); "
+     "got {tolerance!r}."),
+    (lambda r: r.preprocessor is not None and r.part not in ("full", "encoder") and r.format != "savedmodel",
+     "preprocess=True puts the image preprocessing in front of an images input; part={part!r} takes "
+     "latents. Export part='full' or 'encoder'."),
     (lambda r: not r.has_decoder and r.part == "encoder" and r.quantize in ("dynamic", "int8"),
      "{name!r} has no decoder, so a quantized encoder cannot be checked through a reconstruction; export "
      "part='full' quantized, or the encoder in float (quantize='none' or 'float16')."),
@@ -227,7 +277,8 @@ def _choice(what, value, choices, hint=""):
 
 def check_request(model, path, format="savedmodel", quantize="none", part="full", representative_data=None,
                   int8_io=False, overwrite=False, opset=None, per_channel=False, batch_size=None,
-                  extra_functions=None) -> Request:
+                  extra_functions=None, tolerance=None, preprocess=False, input_size=None,
+                  input_range=(0.0, 255.0)) -> Request:
     """Stage 1: check every option against `REQUEST_RULES` and the target path; nothing is written.
 
     Raises:
@@ -260,7 +311,9 @@ def check_request(model, path, format="savedmodel", quantize="none", part="full"
         )
     _choice("part", part, tuple(PARTS) + tuple(p for p in parts if p not in PARTS))
     request = Request(model, "", format, quantize, part, representative_data, bool(int8_io), bool(overwrite), opset,
-                      bool(per_channel), batch_size, functions, parts)
+                      bool(per_channel), batch_size, functions, parts, tolerance)
+    if preprocess:
+        _with_preprocessing(request, input_size, input_range)
     fields = {**{f.name: getattr(request, f.name) for f in dataclasses.fields(Request)},
               "name": model.name, "signatures": ", ".join(functions),
               "batch_shape": (None,) + tuple(model.image_shape), "MIN_OPSET": MIN_OPSET, "MAX_OPSET": MAX_OPSET}
@@ -302,6 +355,14 @@ def verification_data(model, verify_data=None):
     if verify_data is not None and not isinstance(verify_data, str):
         x = validate_images(verify_data, model.image_shape, what="verify_data")
         return np.ascontiguousarray(x, dtype="float32"), "verify_data"
+    preset = getattr(model, "preset_path", None)
+    if verify_data is None and preset:
+        from aezoo import presets
+
+        kept = presets.samples(preset)
+        if kept is not None:
+            x = validate_images(kept[:VERIFY_COUNT], model.image_shape, what="the preset's samples")
+            return np.ascontiguousarray(x), f"the preset's held-out samples ({preset}/samples.npz)[:{len(x)}]"
     dataset = verify_data or (getattr(model, "zoo_entry", None) or {}).get("dataset")
     if dataset is None:
         raise ExportError(
@@ -349,7 +410,7 @@ def _representative_samples(request):
 
 # -- stage 3: convert (each converter writes `staged` and returns details) --------
 
-def _write_savedmodel(model, functions, directory, names, batch_size=None):
+def _write_savedmodel(model, functions, directory, names, batch_size=None, card=None, work=None):
     import keras
 
     archive = keras.export.ExportArchive()
@@ -358,6 +419,10 @@ def _write_savedmodel(model, functions, directory, names, batch_size=None):
     for name in names:
         fn, signature = endpoints[name]
         archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+    if card is not None:  # assets/aezoo_card.json and loaded.aezoo_card
+        from aezoo.artifact_card import savedmodel_asset
+
+        savedmodel_asset(archive, card, work)
     archive.write_out(directory, verbose=False)
 
 
@@ -375,10 +440,10 @@ def _savedmodel_ops(directory):
     return sorted(ops)
 
 
-def _convert_savedmodel(model, staged, work, functions=None, **_):
+def _convert_savedmodel(model, staged, work, functions=None, card=None, **_):
     functions = functions or _functions(model)
     names = list(functions)
-    _write_savedmodel(model, functions, staged, names)
+    _write_savedmodel(model, functions, staged, names, card=card, work=work)
     return {"signatures": names, "ops": _savedmodel_ops(staged)}
 
 
@@ -477,7 +542,115 @@ def convert(request: Request, staged: str, work: str, representative=None) -> di
     return _CONVERTERS[request.format](
         request.model, staged, work, quantize=request.quantize, part=request.part, representative=representative,
         int8_io=request.int8_io, opset=request.opset, per_channel=request.per_channel,
-        batch_size=request.batch_size, functions=request.functions, signature=request.signature)
+        batch_size=request.batch_size, functions=request.functions, signature=request.signature,
+        card=_card(request) if request.format == "savedmodel" else None)
+
+
+# -- the card, preprocessing in the graph, held-out verification (see aezoo.artifact_card) -----------
+
+def _with_preprocessing(request: Request, input_size, input_range) -> None:
+    """Put the model's preprocessing (`aezoo.preprocessing.for_model`) in front of every
+    export function that takes ``images``; the raw input is `input_size` x channels in `input_range`."""
+    from aezoo.errors import InputError
+    from aezoo.preprocessing import for_model
+
+    model = request.model
+    prep = for_model(model)
+    size = tuple(int(s) for s in (input_size or model.image_shape[:2]))
+    if len(size) != 2 or min(size) < 3:
+        raise ExportError(f"input_size is (height, width), each >= 3; got {input_size!r}.")
+    try:
+        graph = prep.graph_fn(input_size=size, input_range=input_range)
+    except InputError as e:
+        raise ExportError(str(e)) from None
+    channels = model.image_shape[-1]
+    wrapped = {}
+    for name, (fn, inputs) in request.functions.items():
+        if list(inputs) == ["images"]:
+            wrapped[name] = ((lambda f: lambda raw: f(graph(raw)))(fn), {"images": (*size, channels)})
+        else:
+            wrapped[name] = (fn, inputs)
+    request.functions = wrapped
+    request.preprocessor = prep
+    request.input_size = size
+    request.input_range = tuple(float(v) for v in input_range)
+
+
+def _hold_out(request: Request):
+    """int8 without verify_data: (calibration part, held-out images, description), or None when the
+    representative data are latents or too few images to spare a part."""
+    data = request.representative_data
+    arr = np.asarray(data) if isinstance(data, np.ndarray) or not hasattr(data, "numpy") else np.asarray(data.numpy())
+    if arr.ndim != len(request.model.image_shape) + 1 or len(arr) < MIN_HOLDOUT_IMAGES:
+        return None
+    n = len(arr)
+    n_verify = min(VERIFY_COUNT, max(1, int(round(n * VERIFY_HOLDOUT))))
+    return (arr[: n - n_verify], arr[n - n_verify:],
+            f"representative_data[{n - n_verify}:{n}] (held out: calibration used the first {n - n_verify} of "
+            f"the {n} images)")
+
+
+def _detector_card(detector) -> dict | None:
+    if detector is None:
+        return None
+    return {"signature": "detect", "score": getattr(detector, "score_name", None),
+            "threshold": None if detector.threshold is None else float(detector.threshold),
+            "fpr": getattr(detector, "fpr", None), "calibration": getattr(detector, "calibration", None),
+            "is_anomaly": "score > threshold"}
+
+
+def _closure_detector(fn):
+    """The AnomalyDetector whose `graph_fn` made `fn` (its closure holds it), or None."""
+    import inspect
+
+    try:
+        found = inspect.getclosurevars(fn).nonlocals.get("self")
+    except (TypeError, ValueError):
+        return None
+    return found if hasattr(found, "threshold") and hasattr(found, "score_name") else None
+
+
+def describe(request: Request, staged: str, details: dict) -> dict:
+    """Stage 3b: the artifact's card (`aezoo.artifact_card.build_card`) put into the staged
+    artifact, with stable tensor names and output order (TFLite, ONNX); a SavedModel got its
+    card as an asset when it was written. Returns a summary for the report."""
+    from aezoo import artifact_card
+
+    card = _card(request, details)
+    if request.format == "tflite":
+        artifact_card.embed_tflite(staged, card, artifact_card.output_order(request.functions, request.signature))
+    elif request.format == "onnx":
+        import onnx
+
+        proto = onnx.load(staged)
+        artifact_card.embed_onnx(proto, card, artifact_card.output_order(request.functions, request.signature))
+        onnx.checker.check_model(proto)
+        onnx.save(proto, staged)
+    return {"embedded": True, "where": {"tflite": "flatbuffer metadata 'aezoo_card'",
+                                       "onnx": "metadata_props 'aezoo_card'",
+                                       "savedmodel": "assets/aezoo_card.json"}[request.format],
+            "summary": artifact_card.card_summary(card)}
+
+
+def _card(request: Request, details: dict | None = None) -> dict:
+    from aezoo import artifact_card
+    from aezoo.preprocessing import for_model
+
+    model = request.model
+    if request.format == "savedmodel":
+        signatures = {name: name for name in request.functions}
+    else:
+        signatures = {request.signature: request.signature}
+    if request.preprocessor is not None:
+        preprocessing = request.preprocessor.describe(in_graph=True, input_size=request.input_size,
+                                                      input_range=request.input_range)
+    else:
+        preprocessing = for_model(model).describe(in_graph=False)
+    return artifact_card.build_card(
+        model, format=request.format, quantize=request.quantize, part=request.part, signatures=signatures,
+        functions=request.functions, batch_size=request.batch_size, int8_io=request.int8_io,
+        per_channel=request.per_channel, details=details, preprocessing=preprocessing,
+        detector=request.card_fields.get("detector"), extra=request.card_fields.get("extra"))
 
 
 # -- runners: run(signature, **inputs) -> {output name: numpy} ----------------
@@ -615,17 +788,18 @@ def verify(request: Request, run: Callable, x: np.ndarray) -> dict:
     """Stage 4: run the artifact (`run(signature, **inputs)`) and the Keras model on images `x`;
     returns the figures (max differences per output, reconstruction MSEs)."""
     model, functions = request.model, request.functions
+    feed = request.images_feed(x)   # x itself, or raw pixels for an in-graph preprocessing
     ref = _keras_runner(functions)
-    want_enc = _chunked(ref, "encode", images=x)
+    want_enc = _chunked(ref, "encode", images=feed)
     z = np.asarray(want_enc[model.latent_output], dtype="float32")
-    want_rec = _chunked(ref, "reconstruct", images=x)
+    want_rec = _chunked(ref, "reconstruct", images=feed)
     signatures = list(functions) if request.format == "savedmodel" else [request.signature]
     diffs, recon = {}, None
     for signature in signatures:
-        feed = _inputs_for(functions, signature, x, z)
-        got = _chunked(run, signature, **feed)
+        inputs = _inputs_for(functions, signature, feed, z)
+        got = _chunked(run, signature, **inputs)
         want = want_rec if signature in ("reconstruct", "serving_default") else (
-            want_enc if signature == "encode" else _chunked(ref, signature, **feed))
+            want_enc if signature == "encode" else _chunked(ref, signature, **inputs))
         _compare(diffs, signature, got, want)
         if signature == request.signature:
             if signature == "reconstruct":
@@ -660,13 +834,14 @@ def verify(request: Request, run: Callable, x: np.ndarray) -> dict:
     }
 
 
-def _criterion(quantize):
-    """(metric, tolerance) that decides `passed` (the tolerances are read when an export runs)."""
+def _criterion(quantize, tolerance=None):
+    """(metric, tolerance) that decides `passed` (the tolerances are read when an export runs;
+    a quantized export takes the caller's `tolerance` when given)."""
     if quantize == "none":
         return "max_scaled_diff", FP32_ATOL
     if quantize == "float16":
         return "max_scaled_diff", FLOAT16_ATOL
-    return "abs(relative_mse_change)", QUANT_REL_MSE_TOL
+    return "abs(relative_mse_change)", QUANT_REL_MSE_TOL if tolerance is None else float(tolerance)
 
 
 def _metric_value(metric, figures):
@@ -705,7 +880,7 @@ def make_report(request: Request, staged: str, details: dict, figures: dict, ver
                 representative_count: int | None) -> dict:
     """Stage 5: the report, with `passed` and the problems that decided it."""
     model = request.model
-    metric, tolerance = _criterion(request.quantize)
+    metric, tolerance = _criterion(request.quantize, request.tolerance)
     value = _metric_value(metric, figures)
     problems = []
     if not value <= tolerance:
@@ -737,8 +912,12 @@ def make_report(request: Request, staged: str, details: dict, figures: dict, ver
         "opset": request.opset,
         "representative_count": representative_count,
         "verify_data": {"source": verify_source, "count": count},
+        "card": details.get("card"),
+        "preprocess": None if request.preprocessor is None else {
+            "in_graph": True, "input_size": list(request.input_size or model.image_shape[:2]),
+            "input_range": list(request.input_range)},
         "diffs": figures["diffs"],
-        **{k: v for k, v in details.items() if k != "opset"},
+        **{k: v for k, v in details.items() if k not in ("opset", "card")},
         "versions": _io.versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -816,7 +995,9 @@ def _legacy_work_dir(name):
 def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize: str = "none", part: str = "full",
            representative_data=None, int8_io: bool = False, overwrite: bool = False, verify_data=None,
            opset: int | None = None, per_channel: bool = False, batch_size: int | None = None,
-           extra_functions: dict | None = None) -> dict:
+           extra_functions: dict | None = None, tolerance: float | None = None, preprocess: bool = False,
+           input_size: tuple | None = None, input_range: tuple = (0.0, 255.0), detector=None,
+           card_extra: dict | None = None) -> dict:
     """Export `model`, verify the artifact against Keras, and return the report.
 
     Args:
@@ -837,9 +1018,13 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
             parameters in the model) instead of float32 ones.
         overwrite: replace an existing artifact at `path` (only after the new one
             passed verification).
-        verify_data: images for verification, or a dataset name; default: the
-            first 256 test images of the dataset the model was built for
-            (`model.zoo_entry`, set by `aezoo.build`/`aezoo.load`).
+        verify_data: images for verification, or a dataset name; default: for
+            int8, the last fifth of `representative_data` (at most 256 images;
+            calibration uses the rest), so a fine-tuned model is verified on the
+            images it was calibrated with; else a preset's held-out samples, else
+            the first 256 test images of the dataset the model was built for
+            (`model.zoo_entry`, set by `aezoo.build`/`aezoo.load`). The report's
+            ``verify_data`` says what was used.
         opset: ONNX opset (default DEFAULT_OPSET, 13 to 18).
         per_channel: int8 only: one weight scale per output channel (the
             converter's default) instead of one per tensor (aezoo's default:
@@ -852,6 +1037,19 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
             without the batch}) (e.g. an anomaly detector's ``detect``): added to
             a SavedModel, or exported alone with ``part=name``; verified against
             running `fn` in Keras.
+        tolerance: dynamic/int8 only: the allowed relative change of the
+            reconstruction MSE (default QUANT_REL_MSE_TOL, 0.03; e.g. 0.05).
+        preprocess: put the entry's preprocessing in the graph
+            (`aezoo.preprocessing`): the artifact's ``images`` input takes raw
+            pixels in `input_range` at `input_size` and scales, fixes polarity
+            and background, and resizes them; the card lists what the app must
+            still do (framing by centre of mass). Not for part="decoder".
+        input_size: (height, width) of the raw input with `preprocess` (default the model's).
+        input_range: (lo, hi) of the raw pixels with `preprocess` (default 0..255, as float32).
+        detector: a fitted `aezoo.AnomalyDetector`: adds its ``detect`` signature
+            (SavedModel; ``part="detect"`` for TFLite/ONNX) and its score,
+            threshold and false-positive rate to the card.
+        card_extra: more fields for the artifact's card.
 
     Returns:
         The report dict (also written to ``PATH.report.json``).
@@ -868,11 +1066,24 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
         ...                       quantize="int8", representative_data=x_train[:256])
         >>> report["passed"], report["relative_mse_change"]
     """
+    detector_card = None
+    if detector is not None:
+        extra_functions = {**(extra_functions or {}), **detector.export_functions()}
+        detector_card = _detector_card(detector)
+    elif extra_functions and "detect" in extra_functions:
+        detector_card = _detector_card(_closure_detector(extra_functions["detect"][0]))
     request = check_request(model, path, format, quantize, part, representative_data, int8_io, overwrite, opset,
-                            per_channel, batch_size, extra_functions)
+                            per_channel, batch_size, extra_functions, tolerance, preprocess, input_size, input_range)
+    request.card_fields = {"detector": detector_card, "extra": card_extra}
     if format == "onnx" and request.opset is None:
         request.opset = DEFAULT_OPSET
-    x, verify_source = verification_data(model, verify_data)
+    held_out = _hold_out(request) if verify_data is None and quantize == "int8" else None
+    if held_out is not None:
+        request.representative_data, verify_images, held_source = held_out
+        x, _ = verification_data(model, verify_images)
+        verify_source = held_source
+    else:
+        x, verify_source = verification_data(model, verify_data)
     representative = _representative_samples(request) if quantize == "int8" else None
 
     parent, name = os.path.split(request.path)
@@ -887,6 +1098,7 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
     try:
         staged = os.path.join(work, name)
         details = convert(request, staged, work, representative)
+        details["card"] = describe(request, staged, details)
         try:
             figures = verify(request, _RUNNERS[format](staged), x)
         except Exception as e:  # the runtime rejects the artifact: nothing is shipped

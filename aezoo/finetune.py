@@ -105,7 +105,8 @@ def train_on_images(name: str, data: Any, *, output_dir: str | os.PathLike | Non
         >>> aezoo.load(summary["preset"]).reconstruct(x)
     """
     from aezoo import presets, registry, training, weights
-    from aezoo.preprocessing import calibrate, for_entry, read_images
+    from aezoo.inputs import calibrate, for_entry
+    from aezoo.preprocessing import read_images
 
     if init not in INITS:
         raise InputError(f"init must be one of {', '.join(INITS)}; got {init!r}.")
@@ -134,7 +135,7 @@ def train_on_images(name: str, data: Any, *, output_dir: str | os.PathLike | Non
     trained_on = (f"{what}: {len(x_train)} images for training, {len(x_val)} held out (seed {seed}), "
                   f"through the {prep.config.name} preprocessor")
     if len(x_val) >= MIN_CHECK_IMAGES:
-        model._aezoo_input_check = calibrate(model, x_val, f"the {len(x_val)} held-out images of {what}")
+        calibrate(model, x_val, f"the {len(x_val)} held-out images of {what}")   # attached to the model
         check_note = None
     else:
         check_note = (f"no input check: {len(x_val)} held-out images, {MIN_CHECK_IMAGES} needed for a 1% threshold")

@@ -8,7 +8,7 @@ zoo entry has a preprocessor, kept as data in ``aezoo/preprocessing.json``
     >>> x = aezoo.preprocess("conv_mnist", ["digit.png", "photo.jpg"])   # (2, 28, 28, 1) float32 in [0, 1]
     >>> model = aezoo.load("conv_mnist")
     >>> x = model.preprocess(uint8_images)       # the same, and warns about images unlike the training data
-    >>> aezoo.preprocessing.for_entry("conv_mnist").config
+    >>> aezoo.inputs.for_entry("conv_mnist").config
     PreprocessConfig(size=(28, 28), channels=1, polarity='light_on_dark', ...)
 
 What goes in: numpy arrays (uint8, uint16, bool, floats in [0, 1], 0..255 or
@@ -52,16 +52,24 @@ ops cannot express, so the artifact's card (`Preprocessor.describe`) tells the
 app to do it (``preprocessing.app_steps``).
 
 Inputs unlike the training data: `Autoencoder.preprocess` scores the
-preprocessed images with the entry's anomaly detector (`aezoo.AnomalyDetector`,
-score "auto", calibrated on the validation split at 1% false positives) and
-warns (`UnusualInputWarning`) when more of them score above its threshold than
-ordinary images would (binomial tail probability <= `WARN_P`): a lone image
-above the threshold is enough.
+preprocessed images with the model's anomaly score (`model.anomaly_score`, the
+reconstruction MSE: the detector score "mse") and warns (`UnusualInputWarning`)
+when more of them score above the model's threshold than ordinary images would
+(binomial tail probability <= `WARN_P`): a lone image above it is enough. The
+threshold is data: for a zoo entry's pretrained weights, ``aezoo/input_checks.json``
+(``python -m aezoo.inputs build``: an `aezoo.AnomalyDetector` calibrated on the
+entry's validation split at 1% false positives); for a preset, its card (calibrated
+on the held-out part of its training images). `aezoo.inputs.calibrate` makes one
+for any model and images.
+
+This module imports nothing of aezoo but `_io` and `errors` (the models use it);
+what needs the registry or the anomaly detector is in `aezoo.inputs`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -89,10 +97,11 @@ CHECK_FPR = 0.01          # the input check's threshold: 1% of validation images
 CHECK_COUNT = 1000        # validation images it is calibrated on (at most)
 WARN_P = 0.01             # warn when P(this many flagged | ordinary images) <= WARN_P
 DATA_FILE = "preprocessing.json"
+CHECKS_FILE = "input_checks.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
-__all__ = ["PreprocessConfig", "Preprocessor", "UnusualInputWarning", "for_entry", "for_model", "preprocess",
-           "read_images", "input_check", "config_data"]
+__all__ = ["PreprocessConfig", "Preprocessor", "UnusualInputWarning", "InputCheck", "config_for", "for_model",
+           "read_images", "guess_range", "stored_check", "preprocess_for_model", "config_data", "check_data"]
 
 
 class UnusualInputWarning(UserWarning):
@@ -153,6 +162,7 @@ class PreprocessConfig:
 # --------------------------------------------------------------------------- the data
 
 
+@functools.lru_cache(maxsize=1)
 def config_data() -> dict:
     """The parsed ``aezoo/preprocessing.json``: preprocessors, datasets, entries."""
     return json.loads(_io.package_file(DATA_FILE).read_text())
@@ -164,34 +174,26 @@ def _named(name: str, data: dict) -> PreprocessConfig:
     return PreprocessConfig(**spec, name=name)
 
 
-def for_entry(name: str, version: int | None = None) -> "Preprocessor":
-    """The preprocessor of zoo entry `name` (the one ``preprocessing.json`` names
-    for it, else its dataset's, sized to its input).
+def config_for(name: str | None, dataset: str | None, input_shape) -> "Preprocessor":
+    """The preprocessor that ``preprocessing.json`` names for entry `name` (else for its
+    `dataset`), sized to `input_shape`; a generic one when neither is listed.
 
-    Args:
-        name: a zoo name.
-        version: which version of the entry (default: `aezoo.load`'s).
-
-    Returns:
-        A `Preprocessor`.
+    `aezoo.inputs.for_entry(name)` looks the entry up in the registry and calls this.
 
     Example:
-        >>> for_entry("conv_mnist").config.framing
+        >>> config_for("conv_mnist", "mnist_5k", (28, 28, 1)).config.framing
         'mass_centred'
     """
-    from aezoo.registry import get_entry
-
-    entry = get_entry(name, version)
     data = config_data()
-    key = data["entries"].get(name) or data["datasets"].get(entry["recipe"]["dataset"])
-    shape = tuple(entry["config"].get("input_shape", (28, 28, 1)))
+    key = data["entries"].get(name or "") or data["datasets"].get(dataset or "")
+    shape = tuple(input_shape)
     if key is None:
-        return Preprocessor(_generic(shape))
+        return Preprocessor(_generic(shape), entry=name)
     config = _named(key, data)
     if tuple(config.size) != tuple(shape[:2]) or config.channels != shape[-1]:
         config = dataclasses.replace(config, size=tuple(shape[:2]), channels=int(shape[-1]),
                                      box=min(config.box or shape[0], *shape[:2]))
-    return Preprocessor(config, entry=name, version=entry["version"])
+    return Preprocessor(config, entry=name)
 
 
 def _generic(shape) -> PreprocessConfig:
@@ -200,46 +202,22 @@ def _generic(shape) -> PreprocessConfig:
 
 
 def for_model(model) -> "Preprocessor":
-    """The preprocessor of `model`: its preset's (`aezoo.save`), its zoo entry's,
-    or a generic one (range, channels, polarity, background, resize) sized to its input.
+    """The preprocessor of `model`: its preset's (`aezoo.save`), its zoo entry's
+    (`model.zoo_entry`, set by `aezoo.load`), or a generic one (range, channels,
+    polarity, background, resize) sized to its input.
 
     Example:
         >>> for_model(aezoo.load("conv_fashion_mnist")).config.framing
         'fit'
     """
+    entry = getattr(model, "zoo_entry", None) or {}
     stored = getattr(model, "preprocessing_config", None)
     if isinstance(stored, dict):
         spec = {k: v for k, v in stored.items() if k in {f.name for f in dataclasses.fields(PreprocessConfig)}}
-        return Preprocessor(PreprocessConfig(**spec), entry=(getattr(model, "zoo_entry", None) or {}).get("name"))
-    entry = getattr(model, "zoo_entry", None) or {}
-    name = entry.get("name")
-    if name:
-        from aezoo.errors import UnknownModelError
-
-        try:
-            return for_entry(name, entry.get("version"))
-        except UnknownModelError:
-            pass
-    return Preprocessor(_generic(tuple(model.image_shape)))
-
-
-def preprocess(name: str, x: Any, version: int | None = None, **options) -> np.ndarray:
-    """Preprocess images `x` for zoo entry `name` (no model is loaded, no input check).
-
-    Args:
-        name: a zoo name.
-        x: images: arrays, PIL images, paths, or a list of them (see the module docstring).
-        version: the entry's version (default: the newest published).
-        **options: `Preprocessor.__call__` options (value_range=, polarity=, framing=).
-
-    Returns:
-        float32 (N, H, W, C) in [0, 1].
-
-    Example:
-        >>> aezoo.preprocess("conv_mnist", 255 - digits_uint8).shape
-        (16, 28, 28, 1)
-    """
-    return for_entry(name, version)(x, **options)
+        return Preprocessor(PreprocessConfig(**spec), entry=entry.get("name"), version=entry.get("version"))
+    prep = config_for(entry.get("name"), entry.get("dataset"), tuple(model.image_shape))
+    prep.version = entry.get("version")
+    return prep
 
 
 # --------------------------------------------------------------------------- reading images
@@ -455,14 +433,14 @@ class Preprocessor:
     """Turn images into a zoo entry's input: range, channels, polarity, background, framing.
 
     Args:
-        config: a `PreprocessConfig` (`for_entry(name)` reads the entry's).
+        config: a `PreprocessConfig` (`aezoo.inputs.for_entry(name)` reads the entry's).
         entry, version: the zoo entry it belongs to (for messages and cards).
 
     Attributes:
         last_report: what the last call did (range used, images inverted, ...).
 
     Example:
-        >>> prep = for_entry("conv_mnist")
+        >>> prep = aezoo.inputs.for_entry("conv_mnist")
         >>> x = prep(["a.png", "b.jpg"])           # float32 (2, 28, 28, 1) in [0, 1]
         >>> prep.last_report["inverted"]
         [0, 1]
@@ -620,7 +598,7 @@ class Preprocessor:
             input (batch, *size, channels) in [0, 1], in keras.ops (TFLite builtins).
 
         Example:
-            >>> fn = for_entry("conv_mnist").graph_fn()
+            >>> fn = aezoo.inputs.for_entry("conv_mnist").graph_fn()
             >>> fn(keras.ops.ones((1, 28, 28, 1)) * 255.0).shape
             (1, 28, 28, 1)
         """
@@ -769,102 +747,58 @@ class InputCheck:
         return result
 
 
-def _conformal_threshold(scores: np.ndarray, fpr: float) -> float:
+def conformal_threshold(scores: np.ndarray, fpr: float) -> float:
+    """The k-th smallest of n calibration scores, k = ceil((n + 1)(1 - fpr)) (capped at n)."""
     scores = np.sort(np.asarray(scores, dtype="float64"))
     k = min(len(scores), max(1, math.ceil((len(scores) + 1) * (1 - fpr) - 1e-9)))
     return float(scores[k - 1])
 
 
-def input_check(model, images: np.ndarray | None = None, source: str | None = None) -> InputCheck | None:
-    """The input check of `model`: its preset's stored one, or one calibrated (once per model)
-    on `images` or on the validation split of its zoo entry's dataset (at most `CHECK_COUNT`).
+@functools.lru_cache(maxsize=1)
+def check_data() -> dict:
+    """The parsed ``aezoo/input_checks.json``: entry -> version -> the stored input check
+    (score, threshold, fpr, calibration, weights sha256), made by ``python -m aezoo.inputs build``."""
+    try:
+        return json.loads(_io.package_file(CHECKS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
 
-    Uses `aezoo.AnomalyDetector(model, score="auto")` (falls back to the
-    reconstruction MSE with a conformal threshold when the detector cannot be
-    made). Returns None when there is nothing to calibrate on.
+
+def stored_check(model) -> InputCheck | None:
+    """The input check that `model` carries: its preset's (calibrated on the held-out part of its
+    training images), or its zoo entry's from ``input_checks.json`` when it has the pretrained
+    weights. Scores with `model.anomaly_score` (the reconstruction MSE, the detector score "mse");
+    None when there is no stored threshold (e.g. your own weights: `aezoo.inputs.calibrate`).
 
     Example:
-        >>> check = input_check(aezoo.load("conv_mnist"))
-        >>> check(x)["flagged"]
+        >>> stored_check(aezoo.load("conv_mnist")).threshold
     """
     cached = getattr(model, "_aezoo_input_check", None)
-    if cached is not None and images is None:
+    if cached is not None:
         return cached
     stored = getattr(model, "input_check_config", None)
-    if images is None and isinstance(stored, dict) and stored.get("threshold") is not None:
-        check = _from_stored(model, stored)
-        model._aezoo_input_check = check
-        return check
-    if images is None:
+    if not isinstance(stored, dict):
         entry = getattr(model, "zoo_entry", None) or {}
-        dataset = entry.get("dataset")
-        if not dataset:
+        if getattr(model, "weights_source", None) != "pretrained" or not entry.get("name"):
             return None
-        from aezoo import datasets
-        from aezoo.errors import DatasetError
-
-        try:
-            images, _ = datasets.load_numpy(dataset, "validation", limit=CHECK_COUNT)
-        except DatasetError:
-            return None
-        source = f"{dataset} validation images"
-    check = calibrate(model, images, source or "the calibration images")
+        stored = check_data().get("entries", {}).get(entry["name"], {}).get(str(entry.get("version")))
+    if not isinstance(stored, dict) or stored.get("threshold") is None or stored.get("score", "mse") != "mse":
+        return None
+    check = InputCheck(lambda x: np.asarray(model.anomaly_score(x)), stored["threshold"],
+                       float(stored.get("fpr", CHECK_FPR)), stored.get("source", "its calibration images"),
+                       score="mse")
     model._aezoo_input_check = check
     return check
 
 
-def _detector_class():
-    """`aezoo.tasks.anomaly.AnomalyDetector`, or None where that module is missing."""
-    try:
-        from aezoo.tasks.anomaly import AnomalyDetector
-    except ImportError:
-        return None
-    return AnomalyDetector
-
-
-def calibrate(model, images: np.ndarray, source: str, fpr: float = CHECK_FPR) -> InputCheck:
-    """An `InputCheck` for `model` calibrated on ordinary `images` at false-positive rate `fpr`.
-
-    Example:
-        >>> check = calibrate(model, x_val, "my validation images")
-    """
-    detector_cls = _detector_class()
-    if detector_cls is not None:
-        try:
-            det = detector_cls(model, score="auto")
-            det.fit(images, fpr=fpr)
-            check = InputCheck(det.score, det.threshold, fpr, source, score=det.score_name)
-            check.detector = det
-            return check
-        except (ValueError, RuntimeError):  # e.g. too few images for a fitted score
-            pass
-    scores = np.asarray(model.anomaly_score(images))
-    return InputCheck(lambda x: np.asarray(model.anomaly_score(x)), _conformal_threshold(scores, fpr), fpr, source,
-                      score="mse")
-
-
-def _from_stored(model, stored: dict) -> InputCheck:
-    detector = stored.get("detector")
-    if detector is not None:
-        from aezoo.tasks.anomaly import AnomalyDetector
-
-        det = AnomalyDetector.from_dict(detector, model=model)
-        check = InputCheck(det.score, det.threshold, float(stored.get("fpr", det.fpr or CHECK_FPR)),
-                           stored.get("source", "the preset's calibration images"), score=det.score_name)
-        check.detector = det
-        return check
-    return InputCheck(lambda x: np.asarray(model.anomaly_score(x)), stored["threshold"],
-                      float(stored.get("fpr", CHECK_FPR)), stored.get("source", "the preset's calibration images"),
-                      score=stored.get("score", "mse"))
-
-
 def preprocess_for_model(model, x: Any, check: bool = True, **options) -> np.ndarray:
-    """`model.preprocess(x)`: the model's preprocessor, then the input check (a warning, never an error).
+    """`model.preprocess(x)`: the model's preprocessor, then its input check (a warning, never an error).
 
     Args:
         model: an aezoo autoencoder.
         x: images (see the module docstring).
-        check: score the preprocessed images and warn about unusual ones.
+        check: score the preprocessed images and warn about unusual ones (when the
+            model carries a threshold: `stored_check`).
         **options: `Preprocessor.__call__` options.
 
     Returns:
@@ -876,7 +810,7 @@ def preprocess_for_model(model, x: Any, check: bool = True, **options) -> np.nda
         raise InputError(f"the preprocessor made images of shape {images.shape[1:]}, but {model.name!r} takes "
                          f"{tuple(model.image_shape)}.")
     if check:
-        checker = input_check(model)
+        checker = stored_check(model)
         if checker is not None:
             checker(images)
     return images

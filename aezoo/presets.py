@@ -81,14 +81,7 @@ def _card(model, card: dict | None) -> dict:
         "base": {"entry": entry.get("name"), "version": entry.get("version"), "dataset": entry.get("dataset")},
         "preprocessing": for_model(model).config.to_dict(),
     }
-    check = getattr(model, "_aezoo_input_check", None)
-    if check is not None:
-        stored = check.to_dict()
-        detector = getattr(check, "detector", None)
-        if detector is not None:
-            stored["detector"] = detector.to_dict()
-        out["input_check"] = stored
-    elif isinstance(getattr(model, "input_check_config", None), dict):
+    if isinstance(getattr(model, "input_check_config", None), dict):   # a preset's own (aezoo.inputs.calibrate)
         out["input_check"] = model.input_check_config
     previous = getattr(model, "preset_card", None) or {}
     for key in ("trained_on", "recipe", "metrics", "training"):
@@ -124,7 +117,7 @@ def save(model, directory: str | os.PathLike, *, overwrite: bool = False, card: 
     """
     import keras
 
-    from aezoo import __version__
+    from aezoo._io import AEZOO_VERSION as __version__
     from aezoo.models.base import Autoencoder, validate_images
 
     if not isinstance(model, Autoencoder):

@@ -279,11 +279,24 @@ def build(name: str, version: int | None = None, **config_overrides):
     return model
 
 
+def _is_preset_dir(name) -> bool:
+    """True for a directory path that is not a zoo name (then `load` reads it as a preset)."""
+    import os
+
+    try:
+        path = os.fspath(name)
+    except TypeError:
+        return False
+    return isinstance(path, str) and path not in _zoo() and os.path.isdir(path)
+
+
 def load(name: str, pretrained: bool = True, weights=None, version: int | None = None, **config_overrides):
-    """Build zoo model `name`, with weights.
+    """Build zoo model `name`, with weights; or load a preset directory (`aezoo.save`).
 
     Args:
-        name: a zoo name (see `list_models()`).
+        name: a zoo name (see `list_models()`), or a preset directory written by
+            `aezoo.save` / ``aezoo train NAME --data PATH`` (config.json,
+            model.weights.h5, metadata.json).
         pretrained: load the zoo's pretrained weights (hash-checked).
         weights: a path or URL of a `.weights.h5` file to load instead.
         version: which version of the entry (default: the newest published;
@@ -304,6 +317,13 @@ def load(name: str, pretrained: bool = True, weights=None, version: int | None =
     """
     from aezoo import weights as weights_lib
 
+    if _is_preset_dir(name):  # a directory written by aezoo.save (zoo names come first)
+        from aezoo import presets
+
+        if weights is not None or version is not None or config_overrides or not pretrained:
+            raise InputError(f"{name} is a preset directory: it carries its own config and weights; load it "
+                             "without weights=, version=, pretrained=False or config overrides.")
+        return presets.load(name)
     version = check_version(name, version)
     model = build(name, version, **config_overrides)
     if weights is not None:
@@ -316,6 +336,8 @@ def load(name: str, pretrained: bool = True, weights=None, version: int | None =
             )
         weights_lib.load_into(model, weights_lib.resolve(name, version))
     model.zoo_version = version
+    # what the weights are, for the input check's stored threshold and the artifact cards
+    model.weights_source = str(weights) if weights is not None else ("pretrained" if pretrained else "untrained")
     return model
 
 

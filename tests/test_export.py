@@ -288,7 +288,8 @@ def test_onnx_parts(models, family, tmp_path, test_images):
 def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_images, calibration):
     model = models["conv"]
     tfl = tmp_path / "conv_int8.tflite"
-    tfl_report = export(model, tfl, format="tflite", quantize="int8", representative_data=calibration, int8_io=True)
+    tfl_report = export(model, tfl, format="tflite", quantize="int8", representative_data=calibration, int8_io=True,
+                        verify_data=test_images)  # int8 would otherwise verify on held-out calibration images
     onx = tmp_path / "conv.onnx"
     onx_report = export(model, onx, format="onnx")
     fixed = tmp_path / "conv_b3.tflite"  # a fixed batch of 3: 256 images = 85 calls + 1 padded

@@ -10,7 +10,8 @@ import aezoo
 from aezoo import preprocessing
 from aezoo.demo import embedded_samples
 from aezoo.errors import InputError
-from aezoo.preprocessing import Preprocessor, UnusualInputWarning, for_entry, read_images
+from aezoo.inputs import for_entry
+from aezoo.preprocessing import Preprocessor, UnusualInputWarning, read_images
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_every_zoo_entry_has_a_preprocessor():
 @pytest.mark.parametrize("name, sample", [("conv_mnist", "digits"), ("conv_fashion_mnist", "clothes")])
 def test_the_datasets_own_images_pass_unchanged(name, sample, request):
     x = request.getfixturevalue(sample)
-    out = aezoo.preprocessing.preprocess(name, x)
+    out = aezoo.preprocess(name, x)
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(out, x, atol=0.02)
     assert float(np.mean((out - x) ** 2)) < 1e-5
@@ -226,24 +227,59 @@ def conv_mnist():
 def test_input_check_warns_on_unusual_images(conv_mnist, digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnusualInputWarning)
-        out = conv_mnist.preprocess(digits) if hasattr(conv_mnist, "preprocess") else \
-            preprocessing.preprocess_for_model(conv_mnist, digits)
+        out = conv_mnist.preprocess(digits)
     np.testing.assert_allclose(out, digits, atol=0.02)
-    check = preprocessing.input_check(conv_mnist)
-    assert check.fpr == 0.01 and "mnist_5k validation" in check.source
+    check = preprocessing.stored_check(conv_mnist)
+    assert check.fpr == 0.01 and "mnist_5k validation" in check.source and check.score == "mse"
     with pytest.warns(UnusualInputWarning, match="look unlike the training data"):
-        preprocessing.preprocess_for_model(conv_mnist, 1.0 - digits, polarity="keep")  # not fixed: unusual
+        conv_mnist.preprocess(1.0 - digits, polarity="keep")  # not fixed: unusual
     result = check(1.0 - digits, warn=False)
     assert len(result["flagged"]) == len(digits)
     with pytest.warns(UnusualInputWarning, match="1 of 1 images"):   # a lone odd image is enough
         check(1.0 - digits[:1])
+    with warnings.catch_warnings():   # 1 flagged of 32 ordinary images is what 1% false positives gives
+        warnings.simplefilter("error", UnusualInputWarning)
+        mixed = np.concatenate([digits[:31], 1.0 - digits[:1]])
+        assert check(mixed)["p_value"] > 0.01
+    yours = aezoo.load("conv_mnist", weights=aezoo.weights.resolve("conv_mnist"))
+    assert preprocessing.stored_check(yours) is None          # your own weights: calibrate them yourself
 
 
-def test_input_check_without_the_detector(conv_mnist, digits, monkeypatch):
-    monkeypatch.setattr(preprocessing, "_detector_class", lambda: None)
+def test_stored_thresholds_are_the_detectors(conv_mnist):
+    """input_checks.json holds, for every published entry, the threshold of an AnomalyDetector("mse")
+    calibrated on its validation split, for the weights that are published."""
+    from aezoo.tasks.anomaly import AnomalyDetector
+
+    data = preprocessing.check_data()["entries"]
+    for name in aezoo.list_models():
+        for version in aezoo.weights.published_versions(name):
+            stored = data[name][str(version)]
+            assert stored["weights_sha256"] == aezoo.weights.record(name, version)["sha256"], \
+                f"{name} v{version}: run python -m aezoo.inputs build"
     x_val, _ = aezoo.datasets.load_numpy("mnist_5k", "validation")
-    check = preprocessing.calibrate(conv_mnist, x_val, "mnist_5k validation")
+    det = AnomalyDetector(conv_mnist, score="mse").fit(x_val, fpr=0.01)
+    assert data["conv_mnist"]["1"]["threshold"] == pytest.approx(det.threshold, rel=1e-6)
+
+
+def test_calibrate_with_and_without_the_detector(conv_mnist, digits, monkeypatch):
+    from aezoo import inputs
+    from aezoo.tasks import anomaly
+
+    x_val, _ = aezoo.datasets.load_numpy("mnist_5k", "validation")
+    model = aezoo.load("conv_mnist")
+    check = inputs.calibrate(model, x_val, "mnist_5k validation")
+    assert preprocessing.stored_check(model) is check and model.input_check_config["threshold"] == check.threshold
     scores = np.sort(np.asarray(conv_mnist.anomaly_score(x_val)))
-    assert check.score == "mse" and check.threshold == pytest.approx(scores[int(np.ceil(501 * 0.99)) - 1])
+    assert check.threshold == pytest.approx(scores[int(np.ceil(501 * 0.99)) - 1])
+    small = inputs.calibrate(aezoo.load("conv_mnist"), x_val[:20], "20 images")   # too few for the detector at 1%
+    assert small.threshold == pytest.approx(float(np.max(conv_mnist.anomaly_score(x_val[:20]))))
     assert len(check(1.0 - digits, warn=False)["flagged"]) == len(digits)
-    assert len(check(digits, warn=False)["flagged"]) <= 1
+
+
+def test_the_range_error_names_the_range(conv_mnist, digits):
+    """0..16 data (scikit-learn's digits) is told to divide by 16, not by 255."""
+    with pytest.raises(InputError, match="looks like 0..16: divide by 16") as info:
+        conv_mnist.reconstruct((digits * 16).round())
+    assert "255" not in str(info.value) and "model.preprocess" in str(info.value)
+    with pytest.raises(InputError, match="looks like 0..255: divide by 255"):
+        conv_mnist.reconstruct(digits * 255)

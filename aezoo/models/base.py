@@ -154,9 +154,13 @@ def validate_images(x, input_shape, what="input"):
         raise InputError(f"{what} contains {bad} NaN or infinite value(s); expected finite pixels in [0, 1].")
     lo, hi = float(arr.min()), float(arr.max())
     if lo < -0.5 or hi > 1.5:
+        from aezoo.preprocessing import guess_range
+
+        low, top = guess_range(arr)  # 0..16 (scikit-learn's digits), 0..255, 0..65535, -1..1, ...
+        scale = f"divide by {top:g}" if low == 0 else f"map it with (x - {low:g}) / {top - low:g}"
         raise InputError(
-            f"{what} has values in [{lo:g}, {hi:g}]; expected pixels scaled to [0, 1]"
-            + (" (it looks like 0..255: divide by 255)." if hi > 2 else ".")
+            f"{what} has values in [{lo:g}, {hi:g}]; expected pixels scaled to [0, 1] (it looks like "
+            f"{low:g}..{top:g}: {scale}, or pass the images through model.preprocess(x), which scales them)."
         )
     return arr
 
@@ -289,6 +293,28 @@ class Autoencoder(keras.Model):
             if not np.isfinite(z).all():
                 raise InputError("latent codes contain NaN or infinite values.")
         return self.decoder(z, training=False)
+
+    def preprocess(self, x, check: bool = True, **options):
+        """Your images -> this model's input (`aezoo.preprocessing`): uint8 or any range,
+        PIL images, file paths, any size; polarity, background and framing as the
+        model's dataset; warns (`UnusualInputWarning`) about images that still look
+        unlike the training data.
+
+        Args:
+            x: images: arrays, PIL images, paths, or a list of them.
+            check: score the result with the model's anomaly score against its stored threshold
+                (`aezoo.preprocessing.stored_check`) and warn.
+            **options: value_range=, polarity=, framing= (`Preprocessor.__call__`).
+
+        Returns:
+            float32 (N, H, W, C) in [0, 1].
+
+        Example:
+            >>> model.reconstruct(model.preprocess(["digit.jpg"]))
+        """
+        from aezoo.preprocessing import preprocess_for_model
+
+        return preprocess_for_model(self, x, check=check, **options)
 
     def reconstruct(self, x):
         """Encode then decode (no noise, no sampling): the reconstruction of `x`."""
