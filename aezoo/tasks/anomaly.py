@@ -1576,7 +1576,7 @@ def figures(results, directory):
                 if np.isfinite(grid[i, j]):
                     bold = "bold" if s == r.get("default_score") else "normal"
                     ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8, fontweight=bold)
-        ax.set_xticks(range(len(SCORES)), SCORES, rotation=20)
+        ax.set_xticks(range(len(SCORES)), SCORES, rotation=30, ha="right")
         ax.set_yticks(range(len(rows)), [f"{n} v{v} ({r.get('normal', '?').split(':')[0]} vs "
                                          f"{r.get('anomalous', '?').split(':')[0]})" for n, v, r in rows], fontsize=8)
         ax.set_title("OOD AUROC on test (bold: the entry's default score, chosen on validation)", fontsize=9)
