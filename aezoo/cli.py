@@ -560,7 +560,7 @@ def main(argv=None):
     from aezoo.errors import AezooError
 
     try:
-        if args.command not in LIGHT_COMMANDS:
+        if args.command not in LIGHT_COMMANDS or getattr(args, "params", False):  # info --params builds a model
             load_tensorflow_quietly()
         code = args.func(args)
         sys.stdout.flush()

@@ -111,3 +111,8 @@ def test_heavy_commands_print_no_tensorflow_log_lines(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert out.read_bytes()[:4] == b"\x89PNG"
+    # `info --params` builds the model (Keras): quiet too
+    result = subprocess.run([sys.executable, "-m", "aezoo", "info", "dense_mnist", "--params"], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert json.loads(result.stdout)["params"] > 0
