@@ -35,6 +35,7 @@ _LAZY = {
     "register_family": "aezoo.models",
     "save": "aezoo.presets",
     "preprocess": "aezoo.inputs",
+    "AnomalyDetector": "aezoo.tasks.anomaly",
 }
 _SUBMODULES = ("datasets", "recipes", "registry", "weights", "models", "training", "evaluation", "deploy", "cards",
                "benchmark", "demo", "plotting", "errors", "presets", "preprocessing", "inputs", "artifact_card",

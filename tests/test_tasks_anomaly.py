@@ -187,7 +187,6 @@ def test_graph_fn_agrees_with_score_and_predict(vae, normal):
 
 @pytest.mark.parametrize("fmt, score", [("savedmodel", "latent_knn"), ("tflite", "ssim"), ("onnx", "iwae")])
 def test_exported_detect_signature_agrees_with_the_detector(tmp_path, vae, normal, fmt, score):
-    pytest.importorskip("aezoo.deploy", reason="aezoo.deploy (extra_functions) is not committed yet")
     det = AnomalyDetector(vae, score, samples=2).fit(normal, fpr=0.1)
     x = np.concatenate([make_images(40, seed=15), 1 - make_images(20, seed=16)])
     report = det.export(tmp_path / f"detector.{fmt}", format=fmt, verify_data=x)

@@ -566,7 +566,7 @@ class AnomalyDetector:
         self._require_fit("export")
         if format != "savedmodel":
             kwargs.setdefault("part", "detect")
-        report = deploy.export(self.model, path, format=format, extra_functions=self.export_functions(), **kwargs)
+        report = deploy.export(self.model, path, format=format, detector=self, **kwargs)
         x, _ = deploy.verification_data(self.model, kwargs.get("verify_data"))
         got = _run_artifact(report["path"], format, x)
         want = self.score(x)
