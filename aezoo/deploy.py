@@ -423,7 +423,8 @@ def _write_savedmodel(model, functions, directory, names, batch_size=None, card=
         from aezoo.artifact_card import savedmodel_asset
 
         savedmodel_asset(archive, card, work)
-    archive.write_out(directory, verbose=False)
+    with _quiet_tf2onnx("tensorflow"):
+        archive.write_out(directory, verbose=False)
 
 
 def _savedmodel_ops(directory):
@@ -500,8 +501,9 @@ def _convert_tflite(model, staged, work, quantize, part, representative, int8_io
 
 
 @contextlib.contextmanager
-def _quiet_tf2onnx():
-    logger = logging.getLogger("tf2onnx")
+def _quiet_tf2onnx(name="tf2onnx"):
+    """Python logging of `name` (tf2onnx; "tensorflow" for the saver's "Assets written to") at WARNING."""
+    logger = logging.getLogger(name)
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
