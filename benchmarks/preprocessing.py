@@ -10,6 +10,9 @@ background in a larger off-centre frame). Each is fed two ways:
   user who skipped preprocessing would;
 - preprocessed: `aezoo.preprocess(name, x)`.
 
+Also how many images the input check flags (`model.preprocess` warns with it: the
+reconstruction MSE above the entry's threshold, 1% of validation images above it).
+
 Prints JSON: per variant, the reconstruction MSE against the clean test images
 (what the model should have seen), naive and preprocessed, and their ratio to
 the clean images' own reconstruction MSE; and how many images the input check
@@ -81,7 +84,7 @@ def variants(x, seed=0):
 def measure(name, n, seed=0):
     import aezoo
     from aezoo import datasets
-    from aezoo.preprocessing import input_check, preprocess
+    from aezoo.preprocessing import stored_check
 
     model = aezoo.load(name)
     dataset = aezoo.get_entry(name)["recipe"]["dataset"]
@@ -91,11 +94,11 @@ def measure(name, n, seed=0):
     rows = {}
     for variant, (raw, naive) in variants(x, seed).items():
         started = time.perf_counter()
-        prep = preprocess(name, raw)
+        prep = aezoo.preprocess(name, raw)
         seconds = time.perf_counter() - started
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            check = input_check(model)
+            check = stored_check(model)   # the entry's threshold (aezoo/input_checks.json)
             naive_flags = len(check(naive, warn=False)["flagged"]) if check else None
             prep_flags = len(check(prep, warn=False)["flagged"]) if check else None
         rows[variant] = {"naive_mse": mse(naive), "preprocessed_mse": mse(prep),

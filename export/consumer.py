@@ -47,6 +47,39 @@ def load_images(path, sample="mnist"):
     return x
 
 
+def read_card(model_path):
+    """The card an aezoo export carries (JSON: entry, version, inputs and outputs in index order,
+    quantization, preprocessing), or None: a .tflite's flatbuffer metadata "aezoo_card" (read with
+    the schema ai-edge-litert ships), an .onnx's metadata_props (onnxruntime). No TensorFlow, no aezoo."""
+    import json
+
+    path = str(model_path)
+    if path.endswith(".tflite"):
+        from ai_edge_litert import schema_py_generated as schema
+
+        with open(path, "rb") as f:
+            model = schema.Model.GetRootAs(f.read(), 0)
+        for i in range(model.MetadataLength()):
+            meta = model.Metadata(i)
+            if meta.Name() == b"aezoo_card":
+                return json.loads(model.Buffers(meta.Buffer()).DataAsNumpy().tobytes().decode("utf-8"))
+        return None
+    if path.endswith(".onnx"):
+        import onnxruntime
+
+        metadata = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).get_modelmeta()
+        text = metadata.custom_metadata_map.get("aezoo_card")
+        return json.loads(text) if text else None
+    return None
+
+
+def card_line(card):
+    """What the JSON line says about the model: entry, version and artifact, from its card."""
+    if not card:
+        return None
+    return {"entry": card.get("entry"), "version": card.get("version"), "artifact": card.get("artifact")}
+
+
 def grid(originals, reconstructions, columns=8, pad=2, scale=3):
     """Pairs of rows: originals over their reconstructions; float in [0, 1]."""
     n, h, w, c = originals.shape

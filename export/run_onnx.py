@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import onnxruntime
 
-from consumer import grid, load_images, parse_args, save_png  # export/consumer.py, beside this script
+from consumer import card_line, grid, load_images, parse_args, read_card, save_png  # export/consumer.py
 
 
 def reconstruct(model_path, x):
@@ -50,7 +50,8 @@ def main(argv=None):
     show = max(1, min(args.show, len(x)))
     save_png(grid(x[:show], recon[:show]), args.png)
     print(json.dumps({"model": args.model, "data": args.images or f"embedded:{args.sample}", "runtime": "onnxruntime " + onnxruntime.__version__,
-                      "images": int(len(x)), "mse": mse, "png": args.png}))
+                      "images": int(len(x)), "mse": mse, "png": args.png,
+                      "card": card_line(read_card(args.model))}))
     return 0
 
 

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from consumer import grid, load_images, parse_args, save_png  # export/consumer.py, beside this script
+from consumer import card_line, grid, load_images, parse_args, read_card, save_png  # export/consumer.py
 
 
 def quantize(x, detail):
@@ -77,7 +77,8 @@ def main(argv=None):
     show = max(1, min(args.show, len(x)))
     save_png(grid(x[:show], recon[:show]), args.png)
     print(json.dumps({"model": args.model, "data": args.images or f"embedded:{args.sample}", "runtime": "ai_edge_litert", "images": int(len(x)),
-                      "mse": mse, "input_dtype": input_dtype, "png": args.png}))
+                      "mse": mse, "input_dtype": input_dtype, "png": args.png,
+                      "card": card_line(read_card(args.model))}))
     return 0
 
 

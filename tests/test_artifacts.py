@@ -143,6 +143,15 @@ def test_cards_are_read_without_tensorflow(export, conv_mnist, tmp_path):
     assert summaries[0].startswith("conv_mnist v1; tflite; none; reconstruct(images) -> reconstruction")
     assert summaries[1] == "conv_mnist v1; onnx; none; encode(images) -> latent"
     assert "score(images) -> score" in summaries[2]
+    # the standalone consumer (no aezoo either) prints the card's entry beside its MSE
+    (blocker / "aezoo").mkdir()
+    (blocker / "aezoo" / "__init__.py").write_text("raise ImportError('aezoo is blocked in this test')\n")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(repo / "export" / "run_tflite.py"), str(paths[0]), "--png",
+                          str(tmp_path / "r.png")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    assert line["card"]["entry"] == "conv_mnist" and line["card"]["artifact"]["batch"] == 1
 
 
 def test_int8_tolerance(export, conv_mnist, tmp_path, digits):
