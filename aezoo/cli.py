@@ -195,9 +195,10 @@ def cmd_evaluate(args):
                                  "it against.")
         data, described = _user_images(args.data, model or args.name, args.version) if args.data else \
             _preset_samples(args.name)
+    version = (model.zoo_entry or {}).get("version") if model is not None else args.version
     report = aezoo.evaluate(name, split=args.split, pretrained=not args.no_pretrained, weights=args.weights,
                             data_dir=args.data_dir, limit=args.limit, iwae_k=args.iwae_k, model=model, data=data,
-                            pca=False if args.no_pca else (args.pca_components or True), version=args.version)
+                            pca=False if args.no_pca else (args.pca_components or True), version=version)
     if described:
         report["data"]["source"] = described
     if model is not None:
@@ -277,9 +278,12 @@ def cmd_reconstruct(args):
     from aezoo.plotting import one_per_class
 
     model = _load_for_pictures(args)
+    kept = _preset_samples(args.name)[0] if not args.data and not (model.zoo_entry or {}).get("dataset") else None
     if args.data:
         x, what = _user_images(args.data, model)
         x, where = x[: args.n], f"{len(x[: args.n])} of {what}"
+    elif kept is not None:   # a preset trained on your images: its held-out ones
+        x, where = kept[: args.n], f"{len(kept[: args.n])} of the preset's held-out images"
     else:
         entry = model.zoo_entry or {}
         dataset = entry.get("dataset") or aezoo.get_entry(entry.get("name") or args.name)["recipe"]["dataset"]

@@ -120,3 +120,15 @@ def test_reconstruct_shows_every_class_and_names_the_weights(tmp_path, capsys, m
     code, _, err = _run(capsys, "reconstruct", "conv_mnist", "--weights", weights, "--output", tmp_path / "w.png")
     assert code == 0, err
     assert "mine.weights.h5" in shown["title"]
+
+
+def test_reconstruct_a_preset_shows_its_own_images(preset, tmp_path, capsys, monkeypatch):
+    import aezoo.plotting
+
+    shown = {}
+    monkeypatch.setattr(aezoo.plotting, "save_grid",
+                        lambda rows, path, row_labels=None, title=None, cols=None: shown.update(rows=rows, title=title))
+    code, _, err = _run(capsys, "reconstruct", preset / "preset", "--n", "4", "--output", tmp_path / "p.png")
+    assert code == 0, err
+    assert shown["title"].startswith(f"preset {preset / 'preset'}") and "held-out images" in shown["title"]
+    np.testing.assert_allclose(shown["rows"][0], aezoo.presets.samples(preset / "preset")[:4])
