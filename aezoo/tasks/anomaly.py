@@ -55,12 +55,16 @@ signature (SavedModel, TFLite) or as the ``score`` / ``is_anomaly`` outputs
 (ONNX, next to the reconstruction) and verifies it against `score`/`predict`.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import os
 import tempfile
+from typing import Any, Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from aezoo.errors import AezooError, InputError
 
@@ -83,7 +87,7 @@ class DetectorError(AezooError):
 # --------------------------------------------------------------------------- metrics
 
 
-def auroc(normal_scores, anomaly_scores):
+def auroc(normal_scores: ArrayLike, anomaly_scores: ArrayLike) -> float:
     """Area under the ROC curve with anomalies as the positive class.
 
     The probability that a random anomaly scores higher than a random normal
@@ -107,7 +111,7 @@ def auroc(normal_scores, anomaly_scores):
     return float(roc_auc_score(y, np.r_[normal, anomal]))
 
 
-def fpr_at_tpr(normal_scores, anomaly_scores, tpr=0.95):
+def fpr_at_tpr(normal_scores: ArrayLike, anomaly_scores: ArrayLike, tpr: float = 0.95) -> float:
     """False-positive rate at a true-positive rate (FPR95 for tpr=0.95), anomalies positive.
 
     The fraction of normal images flagged when the threshold is the highest
@@ -146,7 +150,7 @@ def _score_arrays(normal, anomal):
     return normal, anomal
 
 
-def conformal_rank(n, fpr):
+def conformal_rank(n: int, fpr: float) -> int:
     """The rank k (1-based) of the calibration score used as threshold: ceil((n + 1)(1 - fpr)).
 
     Raises DetectorError when n is too small for `fpr` (k > n).
@@ -160,7 +164,7 @@ def conformal_rank(n, fpr):
     return max(k, 1)
 
 
-def min_calibration(fpr):
+def min_calibration(fpr: float) -> int:
     """The fewest calibration images that `fit` accepts for `fpr`: ceil((1 - fpr) / fpr)."""
     return max(1, math.ceil((1.0 - fpr) / fpr - 1e-9))
 
@@ -178,7 +182,7 @@ def _has_reconstruction(model):
             or getattr(model, "decoder", None) is not None)
 
 
-def available_scores(model):
+def available_scores(model: Any) -> list[str]:
     """The scores that `model` supports, in `SCORES` order.
 
     Args:
@@ -229,7 +233,7 @@ def _read_results():
         return {}
 
 
-def default_score(model, results=None):
+def default_score(model: Any, results: dict | None = None) -> tuple[str, str]:
     """The score `score="auto"` picks for `model`, and where that choice comes from.
 
     In order: the zoo entry's measured default (pretrained/tasks/anomaly.json,
@@ -313,8 +317,8 @@ class AnomalyDetector:
         >>> det.fit(x_val, fpr=0.01).predict(x_test)
     """
 
-    def __init__(self, model, score="auto", *, batch_size=256, knn_k=5, knn_metric="mahalanobis",
-                 max_reference=4096, samples=8, seed=0):
+    def __init__(self, model: Any, score: str = "auto", *, batch_size: int = 256, knn_k: int = 5,
+                 knn_metric: str = "mahalanobis", max_reference: int = 4096, samples: int = 8, seed: int = 0):
         self.model = _check_model(model)
         available = available_scores(model)
         self.auto_source = None
@@ -348,18 +352,18 @@ class AnomalyDetector:
         self._cache = None      # protocol runs share model outputs between detectors (see _cached_part)
 
     # -- options and state --------------------------------------------------
-    def options(self):
+    def options(self) -> dict:
         """The constructor options (JSON-ready)."""
         return {"batch_size": self.batch_size, "knn_k": self.knn_k, "knn_metric": self.knn_metric,
                 "max_reference": self.max_reference, "samples": self.samples, "seed": self.seed}
 
     @property
-    def needs_fit(self):
+    def needs_fit(self) -> bool:
         """True for the scores that fit a density on normal codes."""
         return self.score_name in FITTED_SCORES
 
     @property
-    def fitted(self):
+    def fitted(self) -> bool:
         return self.threshold is not None
 
     def __repr__(self):
@@ -499,7 +503,7 @@ class AnomalyDetector:
                                 "on the codes of normal images.")
         return self._finish(x, self._part(x))
 
-    def graph_fn(self):
+    def graph_fn(self) -> Callable:
         """The fitted detector as one function: images -> {"score", "is_anomaly"}.
 
         Built from keras.ops, deterministic,
@@ -526,7 +530,7 @@ class AnomalyDetector:
 
         return detect
 
-    def export_functions(self):
+    def export_functions(self) -> dict:
         """The ``detect`` signature for `aezoo.deploy.export(..., extra_functions=...)`.
 
         Returns:
@@ -537,7 +541,7 @@ class AnomalyDetector:
         """
         return {"detect": (self.graph_fn(), {"images": tuple(self.model.image_shape)})}
 
-    def export(self, path, format="savedmodel", **kwargs):
+    def export(self, path: str | os.PathLike, format: str = "savedmodel", **kwargs) -> dict:
         """Export the model with this detector baked in, verified against `score`/`predict`.
 
         A SavedModel gets a ``detect`` signature beside the model's own ones; a
@@ -628,7 +632,7 @@ class AnomalyDetector:
         return self._batches(self._compiled_fn("finish"), x, self._cached_part(x)).astype("float32")
 
     # -- the API -------------------------------------------------------------
-    def score(self, x):
+    def score(self, x: ArrayLike) -> np.ndarray:
         """Anomaly scores of images `x`: float32 (N,), higher = more anomalous.
 
         Args:
@@ -652,7 +656,7 @@ class AnomalyDetector:
                                 "on the codes of normal images.")
         return self._raw_scores(x)
 
-    def predict(self, x):
+    def predict(self, x: ArrayLike) -> np.ndarray:
         """True for images scored above the threshold (anomalous).
 
         Args:
@@ -696,7 +700,8 @@ class AnomalyDetector:
     def _codes_numpy(self, x):
         return self._cached_part(x, "codes")
 
-    def fit(self, normal_images, fpr=0.01, *, fit_images=None, calibration_fraction=0.5):
+    def fit(self, normal_images: ArrayLike, fpr: float = 0.01, *, fit_images: ArrayLike | None = None,
+            calibration_fraction: float = 0.5) -> AnomalyDetector:
         """Fit what the score needs on normal images and set the threshold for `fpr`.
 
         Latent scores fit their Gaussian (and reference bank) on a seeded random
@@ -761,7 +766,7 @@ class AnomalyDetector:
         return self
 
     # -- saving --------------------------------------------------------------
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """The detector as a JSON-ready dict (what `save` writes)."""
         model = self.model
         state = {}
@@ -783,7 +788,7 @@ class AnomalyDetector:
             "state": state,
         }
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> str:
         """Write the detector as JSON (atomically: a temp file, then rename).
 
         Args:
@@ -798,7 +803,7 @@ class AnomalyDetector:
         return _write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def from_dict(cls, data, model=None):
+    def from_dict(cls, data: dict, model: Any = None) -> AnomalyDetector:
         """Rebuild a detector from `to_dict` output (see `load`)."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise DetectorError(f"not an aezoo anomaly detector (expected format {FORMAT!r}).")
@@ -828,7 +833,7 @@ class AnomalyDetector:
         return det
 
     @classmethod
-    def load(cls, path, model=None):
+    def load(cls, path: str | os.PathLike, model: Any = None) -> AnomalyDetector:
         """Read a detector written by `save`.
 
         Args:
@@ -880,7 +885,7 @@ def _write_json_atomic(path, data):
     return path
 
 
-def detector_path(weights_path):
+def detector_path(weights_path: str | os.PathLike) -> str:
     """Where a model's detector lives beside its weights: NAME.weights.h5 -> NAME.anomaly.json.
 
     Example:
@@ -946,7 +951,7 @@ CALIBRATION_FPR = 0.05
 BASELINE_KNN_K = 5
 
 
-def applies_to(entry):
+def applies_to(entry: dict) -> bool:
     """True for zoo entries that list "anomaly detection" among their uses (and train on a dataset with a pair).
 
     Args:
@@ -1032,7 +1037,8 @@ def _ood_data(dataset, quick, data=None):
     }
 
 
-def evaluate_ood(model, data, scores=None, seed=0, fpr=CALIBRATION_FPR, samples=8):
+def evaluate_ood(model: Any, data: dict, scores: list[str] | None = None, seed: int = 0, fpr: float = CALIBRATION_FPR,
+                 samples: int = 8) -> dict:
     """Protocol 2 for one model on prepared data (see `PROTOCOL`).
 
     Args:
@@ -1071,7 +1077,7 @@ def evaluate_ood(model, data, scores=None, seed=0, fpr=CALIBRATION_FPR, samples=
             "default_fpr95": out[best]["fpr95"], "selected_on": "validation AUROC"}
 
 
-def select_default(validation_auroc):
+def select_default(validation_auroc: dict[str, float]) -> str:
     """The default score: the best validation AUROC (ties: the earlier score in `SCORES`).
 
     Args:
@@ -1087,7 +1093,8 @@ def select_default(validation_auroc):
     return max(validation_auroc, key=lambda k: (validation_auroc[k], -SCORES.index(k)))
 
 
-def run_ood(models=None, names=None, *, quick=False, seed=0, progress=True, scores=None, data=None):
+def run_ood(models: dict | None = None, names: list[str] | None = None, *, quick: bool = False, seed: int = 0,
+            progress: bool = True, scores: list[str] | None = None, data: dict | None = None) -> dict:
     """Protocol 2 over zoo entries (see `run`; `data` replaces the dataset files, for tests)."""
     import aezoo
 
@@ -1158,7 +1165,7 @@ ONECLASS_FILE = "oneclass.json"
 ONECLASS_CLASSES = tuple(range(10))
 
 
-def oneclass_recipes():
+def oneclass_recipes() -> dict:
     """The one-class recipes (aezoo/tasks/oneclass.json): family -> {"config", "recipe", "detector"}.
 
     Example:
@@ -1192,7 +1199,8 @@ def _oneclass_data(cls, quick, data=None):
     return out
 
 
-def train_oneclass(family, cls, spec, output_dir, quick=False, data=None, verbose=0):
+def train_oneclass(family: str, cls: int, spec: dict, output_dir: str | os.PathLike, quick: bool = False,
+                   data: dict | None = None, verbose: int = 0) -> tuple[Any, dict]:
     """Train one family's one-class model on class `cls` with aezoo's trainer.
 
     The recipe is registered as the zoo entry "oneclass_FAMILY" (this
@@ -1231,7 +1239,8 @@ def train_oneclass(family, cls, spec, output_dir, quick=False, data=None, verbos
     return model, summary
 
 
-def evaluate_oneclass(model, cls, data, scores=None, seed=0, detector_options=None):
+def evaluate_oneclass(model: Any, cls: int, data: dict, scores: list[str] | None = None, seed: int = 0,
+                      detector_options: dict | None = None) -> dict:
     """AUROC of each score for one trained one-class model (see `PROTOCOL`).
 
     Returns:
@@ -1250,8 +1259,9 @@ def evaluate_oneclass(model, cls, data, scores=None, seed=0, detector_options=No
     return out
 
 
-def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=True, output_dir=None,
-                 recipes=None, data=None):
+def run_oneclass(families: list[str] | None = None, classes: list[int] | None = None, *, quick: bool = False,
+                 seed: int = 0, progress: bool = True, output_dir: str | os.PathLike | None = None,
+                 recipes: dict | None = None, data: dict | None = None) -> dict:
     """Protocol 1: train and measure every family on every class (see `PROTOCOL`).
 
     Args:
@@ -1316,7 +1326,7 @@ def run_oneclass(families=None, classes=None, *, quick=False, seed=0, progress=T
     return summarize_oneclass(results, recipes)
 
 
-def summarize_oneclass(results, recipes):
+def summarize_oneclass(results: dict, recipes: dict) -> dict:
     """Means over classes, each family's default score (best validation mean) and the best family.
 
     Args:
@@ -1360,7 +1370,8 @@ def summarize_oneclass(results, recipes):
 PROTOCOLS = ("ood", "oneclass")
 
 
-def run(models=None, names=None, *, quick=False, seed=0, progress=True, protocol="ood", **options):
+def run(models: dict | None = None, names: list[str] | None = None, *, quick: bool = False, seed: int = 0,
+        progress: bool = True, protocol: str = "ood", **options) -> dict:
     """Run the anomaly task; returns JSON-ready results (see `PROTOCOL`).
 
     Args:
@@ -1420,7 +1431,7 @@ def _fmt(value, digits=3):
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def table(results):
+def table(results: dict) -> str:
     """Markdown tables: protocol 2 per entry (AUROC and FPR95 per score, the default
     marked) and the pixel baselines; protocol 1 per family beside the baselines and the
     published anchors (cited, with the protocol differences).
@@ -1500,7 +1511,7 @@ def table(results):
     return "\n".join(lines)
 
 
-def card_summary(entry_result):
+def card_summary(entry_result: dict) -> dict:
     """The headline numbers for an entry's card: its default score, AUROC and FPR95 (protocol 2).
 
     Example:
@@ -1514,7 +1525,7 @@ def card_summary(entry_result):
             "selected_on": entry_result.get("selected_on", "validation AUROC")}
 
 
-def figures(results, directory):
+def figures(results: dict, directory: str | os.PathLike) -> list:
     """PNGs beside the results JSON: per-class one-class AUROC bars (protocol 1) and a
     heat map of the OOD AUROC of every entry and score (protocol 2).
 
@@ -1587,7 +1598,7 @@ def figures(results, directory):
     return written
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> dict:
     """`python -m aezoo.tasks.anomaly`: run a protocol through `aezoo.tasks.bench` (merged into
     pretrained/tasks/anomaly.json, figures beside it) and print its table.
 
