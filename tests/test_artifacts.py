@@ -186,7 +186,8 @@ def test_a_preset_verifies_on_its_own_samples(export, conv_mnist, tmp_path, digi
     model = presets.load(path)
     report = export(model, tmp_path / "p.onnx", format="onnx")
     assert "the preset's held-out samples" in report["verify_data"]["source"] and report["verify_data"]["count"] == 40
-    assert read_card(tmp_path / "p.onnx")["preset"] == str(path)
+    card = read_card(tmp_path / "p.onnx")
+    assert card["preset"] == str(path) and (card["entry"], card["version"]) == ("conv_mnist", 1)
 
 
 def test_preprocessing_in_the_graph(export, conv_mnist, tmp_path, digits):

@@ -36,6 +36,7 @@ def test_save_and_load_round_trip(tmp_path, digits):
     assert meta["card"]["preprocessing"]["framing"] == "mass_centred" and meta["samples"]["count"] == 20
     again = presets.load(path)
     assert type(again) is type(model) and again.preset_card["trained_on"] == "the zoo's weights"
+    assert again.zoo_entry == {"name": "conv_vae_mnist", "version": 1, "dataset": "mnist_5k"}   # where it came from
     np.testing.assert_array_equal(np.asarray(again.encode(digits)), np.asarray(model.encode(digits)))
     np.testing.assert_allclose(presets.samples(path), digits[:20], atol=1 / 255)
     assert presets.is_preset(path) and not presets.is_preset(tmp_path) and not presets.is_preset("conv_mnist")
