@@ -619,15 +619,21 @@ def describe(request: Request, staged: str, details: dict) -> dict:
     from aezoo import artifact_card
 
     card = _card(request, details)
+    if request.format in ("tflite", "onnx"):
+        order = artifact_card.output_order(request.functions, request.signature)
     if request.format == "tflite":
-        artifact_card.embed_tflite(staged, card, artifact_card.output_order(request.functions, request.signature))
+        artifact_card.embed_tflite(staged, card, order)
+        outputs = details.get("outputs") or {}
+        details["outputs"] = {name: outputs[name] for name in order + [n for n in outputs if n not in order]
+                              if name in outputs}   # the report lists them in the artifact's order
     elif request.format == "onnx":
         import onnx
 
         proto = onnx.load(staged)
-        artifact_card.embed_onnx(proto, card, artifact_card.output_order(request.functions, request.signature))
+        artifact_card.embed_onnx(proto, card, order)
         onnx.checker.check_model(proto)
         onnx.save(proto, staged)
+        details["outputs"] = [o.name for o in proto.graph.output]
     return {"embedded": True, "where": {"tflite": "flatbuffer metadata 'aezoo_card'",
                                        "onnx": "metadata_props 'aezoo_card'",
                                        "savedmodel": "assets/aezoo_card.json"}[request.format],

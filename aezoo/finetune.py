@@ -112,11 +112,15 @@ def train_on_images(name: str, data: Any, *, output_dir: str | os.PathLike | Non
         raise InputError(f"init must be one of {', '.join(INITS)}; got {init!r}.")
     version = registry.check_version(name, version)
     prep = for_entry(name, version)
+    label = (Path(os.fspath(data)).expanduser().name or "data") if isinstance(data, (str, os.PathLike)) else "data"
+    out = Path(output_dir or Path("runs") / f"{name}-{label}")
+    if (out / "train_metrics.json").exists() and (out / f"{name}.weights.h5").exists():   # say so before any work
+        raise training.RunDirError(f"{out} holds a finished run of {name} (its weights and train_metrics.json); "
+                                   "nothing to resume. Pass another output directory to train again.")
     if isinstance(data, (str, os.PathLike)):
         raw, what = read_images(data)
-        label = Path(os.fspath(data)).expanduser().name or "data"
     else:
-        raw, what, label = data, "images given in memory", "data"
+        raw, what = data, "images given in memory"
     x = prep(raw, **(preprocess_options or {}))
     prep_report = dict(prep.last_report)
     x_train, x_val = split_images(x, validation_fraction, seed)
@@ -126,7 +130,6 @@ def train_on_images(name: str, data: Any, *, output_dir: str | os.PathLike | Non
     if init == "pretrained" and not has_weights:
         raise InputError(f"{name!r} v{version} has no pretrained weights to fine-tune; use init='scratch'.")
     start = weights.resolve(name, version) if (init == "pretrained" or (init == "auto" and has_weights)) else None
-    out = Path(output_dir or Path("runs") / f"{name}-{label}")
     model, summary = training.train(
         name, output_dir=out, epochs=epochs, batch_size=batch_size, overrides=overrides, data=x_train,
         validation_data=x_val if len(x_val) else None, version=version, verbose=verbose,

@@ -54,7 +54,7 @@ def test_vae_encoder_outputs_are_named_and_ordered_everywhere(export, vae, tmp_p
     x = digits[:5]
     mean, log_var = (np.asarray(t) for t in vae.posterior_params(keras.ops.convert_to_tensor(x)))
     tfl = tmp_path / "enc.tflite"
-    export(vae, tfl, format="tflite", part="encoder")
+    assert list(export(vae, tfl, format="tflite", part="encoder")["outputs"]) == ["mean", "log_var"]
     interpreter = Interpreter(model_path=str(tfl))
     details = interpreter.get_output_details()
     assert [d["name"] for d in details] == ["mean", "log_var"]              # by index: mean first
@@ -70,7 +70,7 @@ def test_vae_encoder_outputs_are_named_and_ordered_everywhere(export, vae, tmp_p
     assert _outputs_in_order(read_card(tfl)) == [("mean", 0), ("log_var", 1)]
 
     onx = tmp_path / "enc.onnx"
-    export(vae, onx, format="onnx", part="encoder")
+    assert export(vae, onx, format="onnx", part="encoder")["outputs"] == ["mean", "log_var"]   # the report too
     session = onnxruntime.InferenceSession(str(onx), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["mean", "log_var"]
     first, second = session.run(None, {"images": x})
