@@ -163,6 +163,18 @@ def test_scores_do_not_depend_on_the_batch_size(vae, normal):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_scores_a_memory_mapped_array_batch_by_batch(tmp_path, dense, normal):
+    det = AnomalyDetector(dense, "mse", batch_size=64).fit(normal, fpr=0.05)
+    x = make_images(300, seed=17)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    np.testing.assert_array_equal(det.score(mapped), det.score(x))
+    bad = x.copy()
+    bad[250] = np.nan                                      # in the last batch: still found
+    with pytest.raises(InputError, match="NaN"):
+        det.score(bad)
+
+
 def test_ssim_score_is_one_minus_tf_ssim(dense, normal):
     import tensorflow as tf
 

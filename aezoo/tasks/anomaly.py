@@ -650,11 +650,19 @@ class AnomalyDetector:
             >>> det.score(x_test[:4])
             array([0.012, 0.031, 0.009, 0.2], dtype=float32)
         """
-        x = self._images(x)
         if self.needs_fit and "whitener" not in self.state:
             raise DetectorError(f"score {self.score_name!r} needs fit(normal_images) first: it fits a density "
                                 "on the codes of normal images.")
-        return self._raw_scores(x)
+        if getattr(self, "_cache", None) is not None:       # protocol runs: whole arrays, shared model outputs
+            return self._raw_scores(self._images(x))
+        arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+        if arr.ndim != len(self.model.image_shape) + 1 or len(arr) == 0:
+            self._images(arr)                               # raises the shape / empty-batch error
+        # checked and converted one batch at a time: memory stays flat (e.g. a memory-mapped array)
+        out = np.empty(len(arr), dtype="float32")
+        for i in range(0, len(arr), self.batch_size):
+            out[i: i + self.batch_size] = self._raw_scores(self._images(arr[i: i + self.batch_size]))
+        return out
 
     def predict(self, x: ArrayLike) -> np.ndarray:
         """True for images scored above the threshold (anomalous).
