@@ -137,7 +137,7 @@ def test_cards_are_read_without_tensorflow(export, conv_mnist, tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True)
     assert probe.returncode != 0 and "blocked" in probe.stderr
     out = subprocess.run([sys.executable, "-c", code, *map(str, paths)], env=env, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=600)
     assert out.returncode == 0, out.stderr
     summaries = json.loads(out.stdout.strip().splitlines()[-1])
     assert summaries[0].startswith("conv_mnist v1; tflite; none; reconstruct(images) -> reconstruction")
@@ -148,7 +148,7 @@ def test_cards_are_read_without_tensorflow(export, conv_mnist, tmp_path):
     (blocker / "aezoo" / "__init__.py").write_text("raise ImportError('aezoo is blocked in this test')\n")
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, str(repo / "export" / "run_tflite.py"), str(paths[0]), "--png",
-                          str(tmp_path / "r.png")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          str(tmp_path / "r.png")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     line = json.loads(out.stdout.strip().splitlines()[-1])
     assert line["card"]["entry"] == "conv_mnist" and line["card"]["artifact"]["batch"] == 1

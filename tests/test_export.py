@@ -140,7 +140,7 @@ def test_saved_model_cli_lists_signatures(models, tmp_path):
     path = tmp_path / "vae"
     export(models["conv_vae"], path, format="savedmodel")
     out = subprocess.run([str(cli), "show", "--all", "--dir", str(path)], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=600)
     assert out.returncode == 0, out.stderr
     for name in ("reconstruct", "encode", "decode", "score", "sample", "serving_default"):
         assert f"signature_def['{name}']" in out.stdout
@@ -313,7 +313,7 @@ def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_imag
         png = tmp_path / f"{script}.png"
         out = subprocess.run([sys.executable, str(REPO / "export" / script), str(artifact), str(images),
                               "--png", str(png)], env=env, cwd=tmp_path, capture_output=True, text=True,
-                             timeout=120)
+                             timeout=600)
         assert out.returncode == 0, out.stderr
         line = json.loads(out.stdout.strip().splitlines()[-1])
         assert line["images"] == 256
@@ -321,7 +321,7 @@ def test_standalone_consumers_run_without_tensorflow(models, tmp_path, test_imag
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         # without an images file: the repo's embedded sample
         out = subprocess.run([sys.executable, str(REPO / "export" / script), str(artifact), "--png", "s.png"],
-                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
         line = json.loads(out.stdout.strip().splitlines()[-1])
         assert line["data"] == "embedded:mnist" and line["images"] == 32 and 0 < line["mse"] < 0.2
@@ -567,6 +567,6 @@ def test_standalone_consumers_refuse_bad_image_files(script, tmp_path):
                           ("strings.npy", "is not numeric"), ("archive.npz", "an .npz archive"),
                           ("missing.npy", "no such file")):
         out = subprocess.run([sys.executable, str(REPO / "export" / script), "model.file", str(tmp_path / name)],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=600)
         assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
         assert message in out.stderr, (name, out.stderr)

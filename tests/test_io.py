@@ -138,7 +138,7 @@ def test_package_data_in_a_non_editable_install(tmp_path):
         shutil.copy(REPO / f, src / f)
     build = subprocess.run([sys.executable, "-c", "from setuptools import build_meta as b; "
                             "print(b.build_wheel('dist'))"], cwd=src, capture_output=True, text=True,
-                           timeout=120)
+                           timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = src / "dist" / build.stdout.strip().splitlines()[-1]
     site = tmp_path / "site"

@@ -10,20 +10,23 @@ import aezoo
 from aezoo import weights
 from aezoo.demo import embedded_samples, sample_key
 
-MANIFEST = weights.manifest()
+MANIFEST = weights.manifest()          # name -> its newest published version's card
+RECORDS = weights.records()            # name -> {version -> card}: every published version
+VERSIONS = sorted((name, int(v)) for name, versions in RECORDS.items() for v in versions)
 REQUIRED = ("file", "sha256", "bytes", "family", "config", "dataset", "split", "recipe", "seed", "epochs_run",
             "metrics", "params", "versions", "date", "license", "sample_check")
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST))
-def test_bundled_entry_loads_and_matches_its_card(name):
-    record = MANIFEST[name]
+@pytest.mark.parametrize("name,version", VERSIONS, ids=[f"{n}-v{v}" for n, v in VERSIONS])
+def test_bundled_entry_loads_and_matches_its_card(name, version):
+    """Every published version (v1 stays loadable beside v2): hash, size, config and a metric."""
+    record = RECORDS[name][str(version)]
     assert set(REQUIRED) <= set(record)
-    path = weights.resolve(name)
+    path = weights.resolve(name, version)
     assert weights.sha256(path) == record["sha256"] and path.stat().st_size == record["bytes"]
-    model = aezoo.load(name)
+    model = aezoo.load(name, version=version)
     assert model.count_params() == record["params"]
-    assert record["config"] == aezoo.get_entry(name)["config"]
+    assert record["config"] == aezoo.get_entry(name, version)["config"]
     x = embedded_samples()[sample_key(record["dataset"])]
     mse = float(np.mean((np.asarray(model.predict(x, verbose=0)) - x) ** 2))
     assert mse == pytest.approx(record["sample_check"]["mse"], rel=1e-4)
@@ -31,12 +34,19 @@ def test_bundled_entry_loads_and_matches_its_card(name):
     assert m["ratio_to_pca_mse"] == pytest.approx(m["mse"] / m["pca_mse"])
 
 
+def test_the_default_is_the_newest_published_version():
+    for name, versions in RECORDS.items():
+        newest = max(map(int, versions))
+        assert MANIFEST[name]["version"] == newest
+        assert weights.resolve(name) == weights.resolve(name, newest)
+
+
 def test_every_registry_entry_is_published_from_its_own_recipe():
     assert set(MANIFEST) == set(aezoo.list_models())
-    for name, record in MANIFEST.items():
-        entry = aezoo.get_entry(name)
-        assert record["overrides"] == {} and record["recipe"] == entry["recipe"], name
-        assert record["epochs_run"] == entry["recipe"]["epochs"], name
+    for name, version in VERSIONS:
+        record, entry = RECORDS[name][str(version)], aezoo.get_entry(name, version)
+        assert record["overrides"] == {} and record["recipe"] == entry["recipe"], (name, version)
+        assert record["epochs_run"] == entry["recipe"]["epochs"], (name, version)
 
 
 @pytest.mark.skipif("conv_mnist" not in MANIFEST, reason="conv_mnist weights not published")
@@ -77,7 +87,7 @@ def test_verify_cli(capsys):
     from aezoo.cli import main
 
     assert main(["verify"]) == 0
-    assert f"{len(MANIFEST)} verified, 0 failed" in capsys.readouterr().out
+    assert f"{len(VERSIONS)} verified, 0 failed" in capsys.readouterr().out
 
 
 def test_auroc_is_the_rank_statistic():
