@@ -200,7 +200,7 @@ def _fit(net, x, y, steps: int, lr: float, seed: int, batch: int = BATCH):
           .repeat().batch(batch))
     net.compile(keras.optimizers.Adam(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
-    net.fit(ds, steps_per_epoch=int(steps), epochs=1, verbose=0)
+    net.fit(ds, steps_per_epoch=int(steps), epochs=1, verbose=0, shuffle=False)  # ds is shuffled
     return net
 
 
