@@ -148,11 +148,12 @@ def _replace_block(text, start, end, body, path):
     return f"{before}{start}\n{body}\n{end}{after}"
 
 
-def update_readme(path):
+def update_readme(path, manifest_path=None):
     """Replace the generated blocks of `path`: the results table (from the
     manifest), the deployment benchmark tables (from pretrained/benchmark.json)
     and the Tasks tables (from pretrained/tasks/*.json, whose headline numbers
-    also go onto the cards: manifest[NAME][VERSION]["tasks"])."""
+    also go onto the cards: manifest[NAME][VERSION]["tasks"] of `manifest_path`,
+    default pretrained/manifest.json)."""
     from aezoo.benchmark import BENCH_END, BENCH_START, tables
 
     path = Path(path)
@@ -161,7 +162,7 @@ def update_readme(path):
     from aezoo import tasks  # the Tasks tables (pretrained/tasks/*.json) and their headlines on the cards
 
     text = tasks.update_readme_text(text, path)
-    tasks.write_cards()
+    tasks.write_cards(manifest_path)
     _io.write_text(path, text)
     return path
 

@@ -75,13 +75,17 @@ def test_tables_and_cards_from_results(result, tmp_path):
 
 
 def test_readme_tables_are_the_generated_ones(tmp_path):
-    """The README's results and benchmark tables are exactly what `make results` writes."""
+    """The README's results and benchmark tables, and the task headlines on the cards, are exactly
+    what `make results` writes (run on copies: the test leaves the source tree alone)."""
     from aezoo.cards import update_readme
 
-    copy = tmp_path / "README.md"
+    copy, manifest = tmp_path / "README.md", tmp_path / "manifest.json"
     shutil.copy(ROOT / "README.md", copy)
-    update_readme(copy)
+    shutil.copy(ROOT / "pretrained" / "manifest.json", manifest)
+    update_readme(copy, manifest_path=manifest)
     assert copy.read_text() == (ROOT / "README.md").read_text(), "run `make results`"
+    assert json.loads(manifest.read_text()) == json.loads((ROOT / "pretrained" / "manifest.json").read_text()), \
+        "the cards' task headlines are stale: run `make results`"
 
 
 def test_benchmark_json_covers_every_published_entry():

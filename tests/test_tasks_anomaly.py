@@ -349,6 +349,15 @@ def test_oneclass_protocol_quick(tmp_path, monkeypatch):
     assert anomaly.run(**run)["oneclass"] == results["oneclass"]
     written = anomaly.figures(results, tmp_path)
     assert [p.name for p in map(__import__("pathlib").Path, written)] == ["anomaly_oneclass.png"]
+    # stopped after training, before scoring: the finished run is scored, not refused nor retrained
+    (tmp_path / "runs" / "dense_1.result.json").unlink()
+    monkeypatch.undo()
+    import aezoo
+
+    monkeypatch.setattr(aezoo, "train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    again = anomaly.run(**run)["oneclass"]["families"]["dense"]
+    assert again["classes"]["1"]["scores"] == slot["classes"]["1"]["scores"]
+    assert again["classes"]["1"]["resumed"] and again["cpu_seconds_models"] == 0
 
 
 def test_defaults_are_chosen_on_validation_never_on_test():
