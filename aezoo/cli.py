@@ -367,7 +367,18 @@ def cmd_benchmark(args):
 def cmd_bench(args):
     from aezoo.tasks import bench
 
-    result = bench(args.task, args.names or None, quick=args.quick, output=args.output, seed=args.seed)
+    options = {}
+    if args.protocol == "oneclass" or args.output_dir:
+        from aezoo.errors import InputError
+
+        if args.task != "anomaly" or args.protocol != "oneclass" or args.names:
+            raise InputError("--protocol oneclass and --output-dir go with `aezoo bench anomaly` and no names "
+                             "(protocol 1 trains its own models).")
+        from aezoo.tasks.anomaly import _published_items
+
+        options = {"protocol": "oneclass", "output_dir": args.output_dir}
+        args.names = [_published_items()[0]]   # bench resolves some entry; protocol 1 does not use it
+    result = bench(args.task, args.names or None, quick=args.quick, output=args.output, seed=args.seed, **options)
     _print_json(result)
 
 
@@ -534,6 +545,10 @@ def build_parser():
     s.add_argument("--quick", action="store_true", help="a small, fast variant (writes nothing without --output)")
     s.add_argument("--output", help="JSON file to merge the results into (default pretrained/tasks/TASK.json)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--protocol", choices=["ood", "oneclass"], default="ood",
+                   help="anomaly only: ood (protocol 2, the published entries) or oneclass (protocol 1: trains "
+                        "10 models per family from aezoo/tasks/oneclass.json)")
+    s.add_argument("--output-dir", help="anomaly --protocol oneclass: the run directories (kept: a stopped run resumes)")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("publish", help="evaluate a finished run and add its weights to pretrained/ (maintainers)")

@@ -29,6 +29,8 @@ def test_list_and_info(capsys):
     (["train", "conv_mnist", "--set", "epochs=zero"], "epochs must be an integer"),
     (["train", "conv_mnist", "--set", "lr"], "KEY=VALUE"),
     (["sample", "conv_mnist", "--no-pretrained"], "does not generate images"),
+    (["bench", "denoise", "--protocol", "oneclass"], "go with `aezoo bench anomaly` and no names"),
+    (["bench", "anomaly", "conv_mnist", "--protocol", "oneclass"], "go with `aezoo bench anomaly` and no names"),
 ])
 def test_errors_are_one_line(args, message, capsys):
     assert main(args) == 2
