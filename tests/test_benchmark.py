@@ -39,6 +39,24 @@ def test_every_artifact_is_verified_and_every_runtime_timed(result):
     json.dumps(result)  # plain JSON
 
 
+def test_an_artifact_that_fails_verification_is_reported_not_timed(monkeypatch):
+    """e.g. an int8 file beyond the 3% MSE tolerance: the other runtimes are still timed."""
+    real = benchmark._export_or_report
+
+    def fail_int8(model, path, fmt, quantize, *args):
+        report = real(model, path, fmt, quantize, *args)
+        return {**report, "passed": False} if quantize == "int8" else report
+
+    monkeypatch.setattr(benchmark, "_export_or_report", fail_int8)
+    model = aezoo.DenseAutoencoder(input_shape=(28, 28, 1), latent_dim=2, hidden=[8])
+    model.predict(make_images(2), verbose=0)
+    out = benchmark.benchmark_model(model, make_images(8, seed=1), make_images(16, seed=2), threads=1,
+                                    min_repeats=1, min_seconds=0.0, batch_sizes=(1, 8))
+    assert out["runtimes"]["tflite_int8"] is None and out["runtimes"]["tflite_int8_b1"] is None
+    assert not out["artifacts"]["tflite_int8"]["passed"]
+    assert out["runtimes"]["tflite_fp32"]["batch_1"]["repeats"] >= 1
+
+
 def test_too_few_images_is_a_clear_error():
     model = aezoo.DenseAutoencoder(input_shape=(28, 28, 1), latent_dim=2, hidden=[8])
     with pytest.raises(InputError, match="at least 256 images"):
