@@ -970,7 +970,9 @@ def ship(request: Request, staged: str, report: dict, work: str) -> dict:
             f"{report['mse_artifact'] if report['mse_artifact'] is None else format(report['mse_artifact'], '.5g')})."
             f" Nothing was written to {path}; the report is {failed}."
             + (" Per-channel weight scales (per_channel=True, --per-channel) are more accurate."
-               if request.quantize == "int8" and not request.per_channel else ""),
+               if request.quantize == "int8" and not request.per_channel else "")
+            + (" To accept the measured change, raise the tolerance (tolerance=, --tolerance)."
+               if request.quantize in ("int8", "dynamic") else ""),
             report=_json_safe(report),
         )
     staged_report = _write_json(report_path(path), report, work)

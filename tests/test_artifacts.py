@@ -159,6 +159,7 @@ def test_int8_tolerance(export, conv_mnist, tmp_path, digits):
     with pytest.raises(ExportError, match="exceeds the tolerance 1e-06") as info:
         export(conv_mnist, strict, format="tflite", quantize="int8", representative_data=digits, tolerance=1e-6)
     assert info.value.report["tolerance"] == 1e-6 and not strict.exists()
+    assert "raise the tolerance (tolerance=, --tolerance)" in str(info.value)   # the way out is named
     loose = tmp_path / "loose.tflite"
     report = export(conv_mnist, loose, format="tflite", quantize="int8", representative_data=digits, tolerance=0.5)
     assert report["passed"] and report["tolerance"] == 0.5 and report["criterion"] == "abs(relative_mse_change) <= 0.5"
