@@ -60,8 +60,12 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
     family = registry._families()[entry["family"]]
     same_config = (family.config_for_recipe(run.get("config", entry["config"]), run["recipe"])
                    == family.config_for_recipe(entry["config"], entry["recipe"]))
+    from aezoo.recipes import validate
+
+    # the run records its recipe with every default filled in; the card keeps the registry's spelling of it
+    same_recipe = validate(run["recipe"], entry["family"]) == validate(entry["recipe"], entry["family"])
     if run.get("config_overrides") or run["data"].get("dataset") != entry["recipe"]["dataset"] \
-            or run["data"].get("train_examples") is None or not same_config:
+            or run["data"].get("train_examples") is None or not same_config or not same_recipe:
         raise WeightsError(f"{run_dir} changed the architecture or the data; only runs of the registry's recipe "
                            f"(version {version}) publish.")
     model = load_into(registry.build(name, version), weights)
@@ -82,7 +86,7 @@ def publish(name, run_dir, iwae_k=64, pretrained_dir=None, progress=True, versio
         "split": datasets.INFO[dataset]["split_note"],
         "trained_on": f"{dataset} train split ({run['data']['train_examples']} images) from {run['data'].get('source')}",
         "evaluated_on": f"{dataset} {report['data']['split']} split ({report['data']['examples']} images)",
-        "recipe": run["recipe"],
+        "recipe": entry["recipe"],
         "overrides": run.get("overrides", {}),
         "seed": run["recipe"]["seed"],
         "epochs_run": run["epochs_run"],

@@ -113,5 +113,11 @@ def test_benchmark_json_covers_every_published_entry():
     results = json.loads((ROOT / "pretrained" / "benchmark.json").read_text())
     assert sorted(results) == sorted(published)
     for name, r in results.items():
-        assert all(a["passed"] for a in r["artifacts"].values()), name
+        for key, a in r["artifacts"].items():
+            if a["quantize"] in ("dynamic", "int8") and not a["passed"]:
+                # a quantized file beyond its tolerance is a measured miss (README "Versions"): its change is
+                # recorded, and it is never timed nor shipped
+                assert abs(a["relative_mse_change"]) > 0.03 and r["runtimes"].get(key) is None, (name, key)
+            else:
+                assert a["passed"], (name, key)   # lossless formats and float16 always pass
         assert published[name]["export"]["artifacts"] == r["artifacts"], f"run `aezoo benchmark {name} --cards`"
