@@ -81,6 +81,10 @@ def test_demo_runs_offline(tmp_path, capsys):
     table = {row["model"]: row for row in demo.run(output=str(out), model_names=["conv_mnist"])}
     assert table["conv_mnist"]["anomaly_auroc"] > 0.95
     assert table["conv_mnist"]["mse"] < 0.02
+    # beside it, the card's own answer on the full test splits, with the entry's default score
+    card = MANIFEST["conv_mnist"]["tasks"]["anomaly"]
+    assert table["conv_mnist"]["card_anomaly"] == {"auroc": card["auroc"], "score": card["default_score"]}
+    assert "card AUROC (score)" in text
 
 
 def test_verify_cli(capsys):
