@@ -249,6 +249,22 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", mode: int | None = No
             os.unlink(tmp)
 
 
+def install(staged: str | os.PathLike, path: str | os.PathLike, work: str | os.PathLike) -> None:
+    """Move a finished `staged` file or directory to `path`, replacing what is there; a
+    directory being replaced is set aside in `work` first and restored if the move fails."""
+    staged, path = os.fspath(staged), os.fspath(path)
+    if os.path.isdir(staged) and os.path.isdir(path):
+        backup = os.path.join(os.fspath(work), "previous")
+        os.rename(path, backup)
+        try:
+            os.rename(staged, path)
+        except BaseException:
+            os.rename(backup, path)
+            raise
+    else:
+        os.replace(staged, path)
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically (see `atomic_path`)."""
     with atomic_path(path) as tmp:

@@ -943,16 +943,7 @@ def _write_json(path, report, work):
 
 def _install(staged, path, work):
     """Move `staged` to `path` (replacing what is there); a failed move restores it."""
-    if os.path.isdir(staged) and os.path.isdir(path):
-        backup = os.path.join(work, "previous")
-        os.rename(path, backup)
-        try:
-            os.rename(staged, path)
-        except BaseException:
-            os.rename(backup, path)
-            raise
-    else:
-        os.replace(staged, path)
+    _io.install(staged, path, work)
 
 
 def ship(request: Request, staged: str, report: dict, work: str) -> dict:

@@ -154,16 +154,7 @@ def save(model, directory: str | os.PathLike, *, overwrite: bool = False, card: 
             np.savez_compressed(staged / SAMPLES_FILE, images=samples_u8)
             metadata["samples"] = {"file": SAMPLES_FILE, "count": int(len(samples_u8)), "dtype": "uint8"}
         _io.write_json(staged / METADATA_FILE, metadata)
-        if target.exists():
-            old = work / "previous"
-            os.rename(target, old)
-            try:
-                os.rename(staged, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-        else:
-            os.rename(staged, target)
+        _io.install(staged, target, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

@@ -84,6 +84,17 @@ def _whole(value) -> int:
     return as_int
 
 
+def positive_whole(value, message: str) -> int:
+    """`value` as a whole number >= 1, else InputError(message)."""
+    try:
+        number = _whole(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0:
+        raise InputError(message)
+    return number
+
+
 def reconstruction_error(x, recon, ndims: int):
     """Per-example mean squared error over the last `ndims` axes (keras.ops: any backend, traceable)."""
     axes = tuple(range(1, ndims + 1))
@@ -195,12 +206,7 @@ class Autoencoder(keras.Model):
             shape = ()
         if not shape or any(d <= 0 for d in shape):
             raise InputError(f"input_shape must be positive whole sizes, e.g. (28, 28, 1); got {input_shape!r}.")
-        try:
-            size = _whole(latent_dim)
-        except (TypeError, ValueError):
-            size = 0
-        if size <= 0:
-            raise InputError(f"latent_dim must be a positive integer; got {latent_dim!r}.")
+        size = positive_whole(latent_dim, f"latent_dim must be a positive integer; got {latent_dim!r}.")
         self.image_shape = shape
         self.latent_dim = size
 

@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 from aezoo.errors import BackendError, InputError
-from aezoo.models.base import Autoencoder, _whole, register_family
+from aezoo.models.base import Autoencoder, _whole, positive_whole, register_family
 from aezoo.models.blocks import BODIES, build_body, check_conv_shape, check_hidden, check_levels
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -231,12 +231,7 @@ class VariationalAutoencoder(Autoencoder):
 
     def sample(self, n, seed=None):
         """Decode `n` draws from the prior: images (n, *input_shape)."""
-        try:
-            count = _whole(n)
-        except (TypeError, ValueError):
-            count = 0
-        if count <= 0:
-            raise InputError(f"sample(n) needs a whole number n >= 1; got {n!r}.")
+        count = positive_whole(n, f"sample(n) needs a whole number n >= 1; got {n!r}.")
         z = keras.random.normal((count, self.latent_dim), seed=self.seed_generator if seed is None else seed)
         return self.decoder(z, training=False)
 
