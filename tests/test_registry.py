@@ -197,3 +197,27 @@ def test_a_new_family_plugs_into_every_verb(toy_family, tmp_path):
     assert summary["family"] == "toy"
     report = aezoo.export(model, tmp_path / "toy.onnx", format="onnx")
     assert report["passed"] and report["model"]["family"] == "toy"
+
+
+def test_publish_keeps_the_registry_recipe_and_refuses_another(tmp_path):
+    """The card's recipe is the entry's; a run whose recipe validates to another one (here another batch
+    size, though the architecture and data are the same) is refused."""
+    import json
+
+    from aezoo.cards import publish
+    from aezoo.errors import WeightsError
+
+    recipe = {"dataset": "mnist_5k", "epochs": 1, "batch_size": 64, "loss": "mse"}
+    aezoo.register("tiny_publish", "dense", {"input_shape": [28, 28, 1], "latent_dim": 2, "hidden": [8]}, recipe)
+    run = tmp_path / "run"
+    aezoo.train("tiny_publish", output_dir=run, limit=128, verbose=0)
+    assert "kl_warmup_epochs" in json.loads((run / "train_metrics.json").read_text())["recipe"]
+    record = publish("tiny_publish", run, pretrained_dir=tmp_path / "pre", progress=False)
+    assert record["recipe"] == aezoo.get_entry("tiny_publish")["recipe"]
+    assert json.loads((tmp_path / "pre" / "manifest.json").read_text())["tiny_publish"]["1"]["recipe"] == \
+        aezoo.get_entry("tiny_publish")["recipe"]
+    metrics = json.loads((run / "train_metrics.json").read_text())
+    metrics["recipe"]["batch_size"] = 32                      # trained with another recipe
+    (run / "train_metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(WeightsError, match="only runs of the registry's recipe"):
+        publish("tiny_publish", run, pretrained_dir=tmp_path / "pre2", progress=False)
