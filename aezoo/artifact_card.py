@@ -165,8 +165,8 @@ def build_card(model, *, format: str, quantize: str = "none", part: str = "full"
         "latent_dim": int(model.latent_dim),
         "artifact": {"format": format, "part": part, "signatures": list(sigs), "quantize": quantize,
                      "batch": batch_size or "dynamic", "int8_io": bool(int8_io),
-                     "int8_weight_scales": ("per-channel" if per_channel else "per-tensor") if quantize == "int8"
-                     else None},
+                     "int8_weight_scales": ("per-channel" if per_channel else "per-tensor")
+                     if quantize in ("int8", "int16x8") else None},
         "signatures": sigs,
         "preprocessing": preprocessing,
         "detector": detector,

@@ -13,7 +13,9 @@ the entry's train split), then these runtimes reconstruct real test images:
 - ``savedmodel``: ``tf.saved_model.load(...).signatures["reconstruct"]``
 - ``tflite_fp32`` / ``tflite_fp16`` / ``tflite_dynamic`` / ``tflite_int8``:
   the ``ai_edge_litert`` interpreter's ``reconstruct`` signature runner
-- ``tflite_fp32_b1`` / ``tflite_int8_b1``: the same, exported with a fixed
+- ``tflite_int16x8``: 16x8 quantization (int8 weights, int16 activations),
+  for the deeper models whose int8 misses its tolerance
+- ``tflite_fp32_b1`` / ``tflite_int8_b1`` / ``tflite_int16x8_b1``: the same, exported with a fixed
   batch of 1 (``batch_size=1``, every shape static, what a phone app runs);
   a batch of 256 is 256 calls
 - ``onnx``: onnxruntime's CPU execution provider
@@ -57,13 +59,16 @@ ARTIFACTS = {
     "tflite_fp16": ("tflite", "float16", None),
     "tflite_dynamic": ("tflite", "dynamic", None),
     "tflite_int8": ("tflite", "int8", None),
+    "tflite_int16x8": ("tflite", "int16x8", None),
     "tflite_fp32_b1": ("tflite", "none", 1),
     "tflite_int8_b1": ("tflite", "int8", 1),
+    "tflite_int16x8_b1": ("tflite", "int16x8", 1),
     "onnx": ("onnx", "none", None),
 }
 RUNTIMES = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic",
-            "tflite_int8", "tflite_fp32_b1", "tflite_int8_b1", "onnx")
+            "tflite_int8", "tflite_int16x8", "tflite_fp32_b1", "tflite_int8_b1", "tflite_int16x8_b1", "onnx")
 BATCH_SIZES = (1, 256)
+NOT_RUN = object()  # a runtime that an older benchmark result does not have
 BENCHMARK_FILE = "benchmark.json"  # in the package's pretrained data, beside manifest.json
 BENCH_START, BENCH_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 _SUFFIX = {"savedmodel": "", "tflite": ".tflite", "onnx": ".onnx"}
@@ -165,17 +170,17 @@ def _runners(model, paths, threads):
 
 
 def _export_or_report(model, path, fmt, quantize, batch_size, images, representative):
-    """Export and verify; int8 falls back to per-channel weight scales when the
-    default per-tensor ones miss the tolerance (the report says which was used).
+    """Export and verify; int8/int16x8 fall back to per-channel weight scales when
+    the default per-tensor ones miss the tolerance (the report says which was used).
     An artifact that still fails is returned as its failed report, not timed."""
+    from aezoo.deploy import CALIBRATED, export
     from aezoo.errors import ExportError
-    from aezoo.deploy import export
 
-    options = [False, True] if quantize == "int8" else [False]
+    options = [False, True] if quantize in CALIBRATED else [False]
     for per_channel in options:
         try:
             return export(model, path, format=fmt, quantize=quantize, verify_data=images, batch_size=batch_size,
-                          representative_data=representative if quantize == "int8" else None,
+                          representative_data=representative if quantize in CALIBRATED else None,
                           per_channel=per_channel)
         except ExportError as e:
             if e.report is None:  # not a verification failure: a real error
@@ -201,7 +206,7 @@ def benchmark_model(model, images, representative, threads=None, min_repeats=20,
         model: an aezoo model (TensorFlow backend).
         images: float32 (N, H, W, C) real test images, N >= max(batch_sizes):
             verification and timing data.
-        representative: calibration images for int8.
+        representative: calibration images for int8 and int16x8.
         threads: threads for TFLite and onnxruntime (default: every usable core).
     """
     images = np.asarray(images, dtype="float32")
@@ -236,6 +241,7 @@ def benchmark_model(model, images, representative, threads=None, min_repeats=20,
         "params": int(model.count_params()),
         "artifacts": artifacts,
         "int8_to_fp32_bytes": artifacts["tflite_int8"]["file_size_bytes"] / fp32,
+        "int16x8_to_fp32_bytes": artifacts["tflite_int16x8"]["file_size_bytes"] / fp32,
         "runtimes": runtimes,
         "settings": {"threads_tflite_onnx": threads, "tensorflow_threads": "default (all cores)",
                      "min_repeats": min_repeats, "min_seconds": min_seconds, "warmup": 3,
@@ -299,6 +305,7 @@ def write_cards(results, manifest_path=None):
         versions[version]["export"] = {
             "artifacts": r["artifacts"],
             "int8_to_fp32_bytes": r["int8_to_fp32_bytes"],
+            "int16x8_to_fp32_bytes": r.get("int16x8_to_fp32_bytes"),
             "versions": r["versions"],
             "date": r["date"],
             "reproduce": f"aezoo benchmark {name} --cards",
@@ -320,40 +327,49 @@ def tables(results=None):
         return "No benchmark results yet: run `aezoo benchmark`."
     names = sorted(results)
     timed = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_int8", "tflite_fp32_b1",
-             "tflite_int8_b1", "onnx")
+             "tflite_int8_b1", "tflite_int16x8_b1", "onnx")
     head = "| model | " + " | ".join(f"`{t}`" for t in timed) + " |\n|---|" + "---|" * len(timed)
 
     def by_batch(n, pick):  # the smallest batch gives latency, the largest throughput; None: failed verification
-        runs = results[n]["runtimes"]
-        return {t: runs[t] and pick(runs[t].values(), key=lambda r: r["batch"]) for t in timed}
+        runs = results[n]["runtimes"]  # a runtime missing from an older result: NOT_RUN
+        return {t: NOT_RUN if t not in runs else runs[t] and pick(runs[t].values(), key=lambda r: r["batch"])
+                for t in timed}
 
     small = {n: by_batch(n, min) for n in names}
     large = {n: by_batch(n, max) for n in names}
-    cell = lambda r, key, spec: "failed" if r is None else format(r[key], spec)  # noqa: E731
+    cell = lambda r, key, spec: "—" if r is NOT_RUN else "failed" if r is None else format(r[key], spec)  # noqa: E731
     lat = [f"| {n} | " + " | ".join(cell(small[n][t], "median_ms", ".2f") for t in timed) + " |" for n in names]
     thr = [f"| {n} | " + " | ".join(cell(large[n][t], "images_per_s", ",.0f") for t in timed) + " |" for n in names]
-    small_b = sorted({r["batch"] for n in names for r in small[n].values() if r})
-    large_b = sorted({r["batch"] for n in names for r in large[n].values() if r})
-    size_head = ("| model | weights .h5 | TFLite fp32 | fp16 | dynamic | int8 | int8 / fp32 | ONNX | "
-                 "fp32 max abs diff | int8 ΔMSE |\n|---|---|---|---|---|---|---|---|---|---|")
+    small_b = sorted({r["batch"] for n in names for r in small[n].values() if r and r is not NOT_RUN})
+    large_b = sorted({r["batch"] for n in names for r in large[n].values() if r and r is not NOT_RUN})
+    size_head = ("| model | weights .h5 | TFLite fp32 | fp16 | dynamic | int8 | int8 / fp32 | int16x8 / fp32 | ONNX | "
+                 "fp32 max abs diff | int8 ΔMSE | int16x8 ΔMSE |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def change(a, key):
+        if key not in a:
+            return "—"
+        return (f"{a[key]['relative_mse_change']:+.2%} ({a[key].get('int8_weight_scales') or '-'}"
+                f"{'' if a[key]['passed'] else ', FAILED'})")
+
     sizes = []
     for n in names:
-        a = results[n]["artifacts"]
+        a, r = results[n]["artifacts"], results[n]
         sizes.append(
-            f"| {n} | {_fmt_bytes(results[n]['weights_bytes'])} | "
+            f"| {n} | {_fmt_bytes(r['weights_bytes'])} | "
             + " | ".join(_fmt_bytes(a[k]["file_size_bytes"]) for k in ("tflite_fp32", "tflite_fp16",
                                                                      "tflite_dynamic", "tflite_int8"))
-            + f" | {results[n]['int8_to_fp32_bytes']:.3f} | {_fmt_bytes(a['onnx']['file_size_bytes'])} | "
-            f"{a['tflite_fp32']['max_abs_diff']:.1e} | {a['tflite_int8']['relative_mse_change']:+.2%} "
-            f"({a['tflite_int8'].get('int8_weight_scales') or '-'}"
-            f"{'' if a['tflite_int8']['passed'] else ', FAILED'}) |")
+            + f" | {r['int8_to_fp32_bytes']:.3f} | "
+            + (f"{r['int16x8_to_fp32_bytes']:.3f}" if r.get("int16x8_to_fp32_bytes") else "—")
+            + f" | {_fmt_bytes(a['onnx']['file_size_bytes'])} | "
+            f"{a['tflite_fp32']['max_abs_diff']:.1e} | {change(a, 'tflite_int8')} | {change(a, 'tflite_int16x8')} |")
     machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in results.values()})
     threads = sorted({str(r["settings"]["threads_tflite_onnx"]) for r in results.values()})
     return "\n".join([
         f"Batch-{'/'.join(map(str, small_b))} latency, median ms (lower is better):", "", head, *lat, "",
         f"Batch-{'/'.join(map(str, large_b))} throughput, images/s (higher is better):", "", head, *thr, "",
-        "Sizes and parity with Keras (fp32: max abs diff of the reconstruction; int8: relative change "
-        "of the reconstruction MSE), on the entry's test images:", "", size_head, *sizes, "",
+        "Sizes and parity with Keras (fp32: max abs diff of the reconstruction; int8, int16x8: relative change "
+        "of the reconstruction MSE), on the entry's test images; — : not in that entry's benchmark run "
+        "(int16x8 was added to the benchmark after it):", "", size_head, *sizes, "",
         f"Generated by `aezoo results` from `pretrained/benchmark.json`, written by `aezoo benchmark` on "
         f"{'; '.join(machines)} (TFLite/onnxruntime threads: {', '.join(threads)}; TensorFlow: its default).",
     ])

@@ -311,11 +311,12 @@ def cmd_demo(args):
 
 
 def cmd_export(args):
-    from aezoo.deploy import VERIFY_COUNT, calibration_images, export
+    from aezoo.deploy import CALIBRATED, VERIFY_COUNT, calibration_images, export
     from aezoo.errors import InputError
 
     model = _load_model(args)
     int8 = args.quantize == "int8"
+    calibrated = args.quantize in CALIBRATED  # int8 or int16x8: calibration images, a phone's batch of 1
     if args.format != "tflite" and (args.dynamic_batch or args.float_io):
         raise InputError("--dynamic-batch and --float-io are TFLite settings (for --quantize int8).")
     if args.batch_size and args.dynamic_batch:
@@ -323,17 +324,19 @@ def cmd_export(args):
     if args.int8_io and args.float_io:
         raise InputError("--int8-io and --float-io contradict each other.")
     # A phone's settings by default for int8 TFLite: a fixed batch of 1 and int8 input/output
-    # (benchmarks/mobile_defaults.py: 2.6x faster per image than a dynamic batch on conv_mnist).
-    batch_size = args.batch_size or (1 if int8 and args.format == "tflite" and not args.dynamic_batch else None)
+    # (benchmarks/mobile_defaults.py: 2.6x faster per image than a dynamic batch on conv_mnist);
+    # int16x8: a batch of 1 with float32 input/output.
+    batch_size = args.batch_size or (1 if calibrated and args.format == "tflite" and not args.dynamic_batch
+                                     else None)
     int8_io = args.int8_io or (int8 and not args.float_io)
     representative = verify_data = None
     if args.data:
         images, _ = _user_images(args.data, model)
-        if int8:
+        if calibrated:
             representative = images           # verified on a held-out fifth of them (the report says so)
         else:
             verify_data = images[:VERIFY_COUNT]
-    elif int8:
+    elif calibrated:
         entry = model.zoo_entry or {}
         kept = _preset_samples(args.name)[0]
         if kept is not None:
@@ -342,7 +345,7 @@ def cmd_export(args):
             representative = calibration_images(entry["name"], version=entry.get("version"))
             verify_data = entry["dataset"]    # a zoo entry: verified on its test split, as the benchmark is
         else:
-            raise InputError(f"{args.name}: --quantize int8 needs calibration images: pass --data PATH "
+            raise InputError(f"{args.name}: --quantize {args.quantize} needs calibration images: pass --data PATH "
                              "(a folder of images, .npy or .npz).")
     report = export(model, args.output, format=args.format, quantize=args.quantize, part=args.part,
                     representative_data=representative, int8_io=int8_io, overwrite=args.overwrite,
@@ -506,19 +509,20 @@ def build_parser():
                    help="int8 inputs/outputs (the default for --quantize int8 tflite; --float-io for float32)")
     s.add_argument("--float-io", action="store_true", help="--quantize int8 with float32 inputs/outputs")
     s.add_argument("--batch-size", type=positive_int,
-                   help="tflite: a fixed batch size (default for --quantize int8: 1, what a phone runs)")
+                   help="tflite: a fixed batch size (default for --quantize int8/int16x8: 1, what a phone runs)")
     s.add_argument("--dynamic-batch", action="store_true", help="tflite: a dynamic batch instead of a fixed one")
     s.add_argument("--tolerance", type=float,
-                   help="dynamic/int8: the allowed relative change of the reconstruction MSE (default 0.03)")
+                   help="dynamic/int8/int16x8: the allowed relative change of the reconstruction MSE "
+                        "(default 0.03)")
     s.add_argument("--data", metavar="PATH",
-                   help="your images (folder, .npy, .npz): int8 calibration, with a held-out fifth for "
+                   help="your images (folder, .npy, .npz): int8/int16x8 calibration, with a held-out fifth for "
                         "verification; verification images otherwise")
     s.add_argument("--preprocess", action="store_true",
                    help="put the entry's preprocessing in the graph: raw 0..255 pixels in (see --input-size)")
     s.add_argument("--input-size", type=positive_int, nargs=2, metavar=("H", "W"),
                    help="with --preprocess: the raw input's height and width (default the model's)")
     s.add_argument("--per-channel", action="store_true",
-                   help="--quantize int8 with one weight scale per output channel (default: per tensor)")
+                   help="--quantize int8/int16x8 with one weight scale per output channel (default: per tensor)")
     s.add_argument("--output", required=True, help="artifact path (a directory for savedmodel)")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--weights")

@@ -53,14 +53,20 @@ compared with the Keras model:
   the plain max abs diff for images (in [0, 1]), relative to the size of the
   latents for encoder outputs (whose scale is arbitrary);
 - "float16": max_scaled_diff <= FLOAT16_ATOL;
-- "dynamic" / "int8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL,
+- "dynamic" / "int8" / "int16x8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL,
   or <= `tolerance` when the caller gives one (e.g. 0.05 for a fine-tuned model
   on its own images).
   For part="encoder" the reconstruction is the Keras decoder applied to the
   artifact's latents; for part="decoder" the artifact decodes the Keras
   encoder's latents (the posterior mean for VAEs).
 
-Verification images, in order: `verify_data`; for int8 without it, a held-out
+"int16x8" is TensorFlow Lite's 16x8 quantization: int8 weights (the file is
+as small as int8's) and int16 activations. It is for models whose accuracy
+suffers from 8-bit activations: the deeper v2 bodies (residual blocks, U-Net)
+lose 4-12% MSE in int8 and about 0.2% in int16x8 (`aezoo benchmark`).
+Integer-only accelerators that take int8 only (e.g. the Edge TPU) cannot run it.
+
+Verification images, in order: `verify_data`; for int8/int16x8 without it, a held-out
 part of `representative_data` (the last `VERIFY_HOLDOUT` of it, at most
 VERIFY_COUNT images; calibration uses the rest), so a model fine-tuned on your
 images is verified on your images; a preset's held-out samples
@@ -121,16 +127,17 @@ from aezoo import _io
 from aezoo.errors import BackendError, ExportError
 
 FORMATS = ("savedmodel", "tflite", "onnx")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")  # quantizations that calibrate activation ranges on representative_data
 PARTS = ("full", "encoder", "decoder")
 
 FP32_ATOL = 1e-4            # quantize="none": max abs difference to Keras
 FLOAT16_ATOL = 1e-2         # quantize="float16": max abs difference to Keras
-QUANT_REL_MSE_TOL = 0.03    # dynamic/int8: |mse_artifact / mse_keras - 1|
+QUANT_REL_MSE_TOL = 0.03    # dynamic/int8/int16x8: |mse_artifact / mse_keras - 1|
 VERIFY_COUNT = 256          # default number of test images for verification
 VERIFY_CHUNK = 1024         # images per call when running the models
-CALIBRATION_COUNT = 512     # int8 calibration images that the CLI and the benchmark use
-VERIFY_HOLDOUT = 0.2        # int8 without verify_data: this share of representative_data verifies, the rest calibrates
+CALIBRATION_COUNT = 512     # int8/int16x8 calibration images that the CLI and the benchmark use
+VERIFY_HOLDOUT = 0.2        # int8/int16x8 without verify_data: this share of representative_data verifies, the rest calibrates
 MIN_HOLDOUT_IMAGES = 20     # representative images needed before a part is held out for verification
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 18   # what tf2onnx 1.17 converts to
@@ -238,13 +245,14 @@ REQUEST_RULES = (
     (lambda r: r.format == "savedmodel" and r.part != "full",
      "a SavedModel holds every part as a signature ({signatures}); export it with part='full' and call the "
      "signature you need."),
-    (lambda r: r.quantize == "int8" and r.representative_data is None,
-     "quantize='int8' needs representative_data: a few hundred training images, float32 {batch_shape} in "
+    (lambda r: r.quantize in CALIBRATED and r.representative_data is None,
+     "quantize={quantize!r} needs representative_data: a few hundred training images, float32 {batch_shape} in "
      "[0, 1] (for part='decoder' latents also work)."),
-    (lambda r: r.quantize != "int8" and r.representative_data is not None,
-     "representative_data is only used with quantize='int8' (got quantize={quantize!r})."),
+    (lambda r: r.quantize not in CALIBRATED and r.representative_data is not None,
+     "representative_data is only used with quantize='int8' or 'int16x8' (got quantize={quantize!r})."),
     (lambda r: r.int8_io and r.quantize != "int8", "int8_io=True needs quantize='int8' (format='tflite')."),
-    (lambda r: r.per_channel and r.quantize != "int8", "per_channel=True needs quantize='int8' (format='tflite')."),
+    (lambda r: r.per_channel and r.quantize not in CALIBRATED,
+     "per_channel=True needs quantize='int8' or 'int16x8' (format='tflite')."),
     (lambda r: r.batch_size is not None and r.format != "tflite",
      "batch_size (a fixed batch) is a TFLite setting; format is {format!r}, whose batch is always dynamic."),
     (lambda r: r.batch_size is not None and not _positive_int(r.batch_size),
@@ -253,8 +261,9 @@ REQUEST_RULES = (
     (lambda r: r.opset is not None and (isinstance(r.opset, bool) or not isinstance(r.opset, int)
                                         or not MIN_OPSET <= r.opset <= MAX_OPSET),
      "opset must be an integer from {MIN_OPSET} to {MAX_OPSET}; got {opset!r}."),
-    (lambda r: r.tolerance is not None and r.quantize not in ("dynamic", "int8"),
-     "tolerance (the allowed relative change of the reconstruction MSE) is for quantize='dynamic' or 'int8'; "
+    (lambda r: r.tolerance is not None and r.quantize not in ("dynamic", *CALIBRATED),
+     "tolerance (the allowed relative change of the reconstruction MSE) is for quantize='dynamic', 'int8' or "
+     "'int16x8'; "
      "quantize={quantize!r} is checked against Keras to a fixed difference (FP32_ATOL / FLOAT16_ATOL)."),
     (lambda r: r.tolerance is not None and (isinstance(r.tolerance, bool) or not isinstance(r.tolerance, (int, float))
                                             or not 0 < r.tolerance < 10),
@@ -263,7 +272,7 @@ REQUEST_RULES = (
     (lambda r: r.preprocessor is not None and r.part not in ("full", "encoder") and r.format != "savedmodel",
      "preprocess=True puts the image preprocessing in front of an images input; part={part!r} takes "
      "latents. Export part='full' or 'encoder'."),
-    (lambda r: not r.has_decoder and r.part == "encoder" and r.quantize in ("dynamic", "int8"),
+    (lambda r: not r.has_decoder and r.part == "encoder" and r.quantize in ("dynamic", *CALIBRATED),
      "{name!r} has no decoder, so a quantized encoder cannot be checked through a reconstruction; export "
      "part='full' quantized, or the encoder in float (quantize='none' or 'float16')."),
 )
@@ -463,7 +472,7 @@ def _convert_tflite(model, staged, work, quantize, part, representative, int8_io
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize == "int8":
+    elif quantize in CALIBRATED:
         step = batch_size or 1
 
         def representative_dataset():
@@ -472,7 +481,9 @@ def _convert_tflite(model, staged, work, quantize, part, representative, int8_io
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if quantize == "int16x8"
+            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         # Per-tensor weight scales by default: on the zoo's conv models per-channel
         # scales of the wide dense projection (7*7*64 channels) make the file
         # about a quarter bigger for ~0.3 points less MSE change (export/README.md).
@@ -916,7 +927,7 @@ def make_report(request: Request, staged: str, details: dict, figures: dict, ver
         "int8_io": request.int8_io,
         "batch_size": request.batch_size,  # None: dynamic
         "int8_weight_scales": ("per-channel" if request.per_channel else "per-tensor")
-        if request.quantize == "int8" else None,
+        if request.quantize in CALIBRATED else None,
         "opset": request.opset,
         "representative_count": representative_count,
         "verify_data": {"source": verify_source, "count": count},
@@ -961,9 +972,11 @@ def ship(request: Request, staged: str, report: dict, work: str) -> dict:
             f"{report['mse_artifact'] if report['mse_artifact'] is None else format(report['mse_artifact'], '.5g')})."
             f" Nothing was written to {path}; the report is {failed}."
             + (" Per-channel weight scales (per_channel=True, --per-channel) are more accurate."
-               if request.quantize == "int8" and not request.per_channel else "")
+               if request.quantize in CALIBRATED and not request.per_channel else "")
+            + (" 16x8 quantization (quantize='int16x8': int8 weights, int16 activations, the same file size) "
+               "keeps deep models within a fraction of a percent." if request.quantize == "int8" else "")
             + (" To accept the measured change, raise the tolerance (tolerance=, --tolerance)."
-               if request.quantize in ("int8", "dynamic") else ""),
+               if request.quantize in ("dynamic", *CALIBRATED) else ""),
             report=_json_safe(report),
         )
     staged_report = _write_json(report_path(path), report, work)
@@ -1007,11 +1020,13 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
             the ``.tflite`` / ``.onnx`` file. Missing parent directories are made.
         format: "savedmodel", "tflite" or "onnx".
         quantize: TFLite only: "none" (float32), "float16" (float16 weights),
-            "dynamic" (int8 weights, float activations) or "int8" (full integer).
+            "dynamic" (int8 weights, float activations), "int8" (full integer)
+            or "int16x8" (int8 weights, int16 activations: for models that
+            lose accuracy in int8; same size, not for int8-only accelerators).
         part: "full" (reconstruct), "encoder" or "decoder" (TFLite and ONNX;
             a SavedModel always has every part as a signature); what the
             family allows (`model.export_parts()`).
-        representative_data: int8 only, required: calibration images
+        representative_data: int8/int16x8 only, required: calibration images
             (float32 (N, H, W, C) in [0, 1]; ~100-500 training images); for
             part="decoder" they are encoded by the Keras encoder, or pass
             latents (N, latent_dim).
@@ -1027,7 +1042,7 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
             (`model.zoo_entry`, set by `aezoo.build`/`aezoo.load`). The report's
             ``verify_data`` says what was used.
         opset: ONNX opset (default DEFAULT_OPSET, 13 to 18).
-        per_channel: int8 only: one weight scale per output channel (the
+        per_channel: int8/int16x8 only: one weight scale per output channel (the
             converter's default) instead of one per tensor (aezoo's default:
             smaller, and run by XNNPACK; see `aezoo benchmark`).
         batch_size: TFLite only: a fixed batch size (e.g. 1 for a phone) instead
@@ -1038,7 +1053,7 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
             without the batch}) (e.g. an anomaly detector's ``detect``): added to
             a SavedModel, or exported alone with ``part=name``; verified against
             running `fn` in Keras.
-        tolerance: dynamic/int8 only: the allowed relative change of the
+        tolerance: dynamic/int8/int16x8 only: the allowed relative change of the
             reconstruction MSE (default QUANT_REL_MSE_TOL, 0.03; e.g. 0.05).
         preprocess: put the entry's preprocessing in the graph
             (`aezoo.preprocessing`): the artifact's ``images`` input takes raw
@@ -1078,14 +1093,14 @@ def export(model, path: str | os.PathLike, format: str = "savedmodel", quantize:
     request.card_fields = {"detector": detector_card, "extra": card_extra}
     if format == "onnx" and request.opset is None:
         request.opset = DEFAULT_OPSET
-    held_out = _hold_out(request) if verify_data is None and quantize == "int8" else None
+    held_out = _hold_out(request) if verify_data is None and quantize in CALIBRATED else None
     if held_out is not None:
         request.representative_data, verify_images, held_source = held_out
         x, _ = verification_data(model, verify_images)
         verify_source = held_source
     else:
         x, verify_source = verification_data(model, verify_data)
-    representative = _representative_samples(request) if quantize == "int8" else None
+    representative = _representative_samples(request) if quantize in CALIBRATED else None
 
     parent, name = os.path.split(request.path)
     try:

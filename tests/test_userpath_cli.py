@@ -99,6 +99,19 @@ def test_zoo_int8_export_defaults_and_verification(tmp_path, capsys):
     assert report["tolerance"] == 0.03
 
 
+def test_zoo_int16x8_export_defaults(tmp_path, capsys):
+    """int16x8 calibrates on the entry's training images like int8, with a phone's batch of 1 and float I/O."""
+    code, out, err = _run(capsys, "export", "conv_mnist", "--version", "1", "--format", "tflite", "--quantize",
+                          "int16x8", "--output", tmp_path / "a.tflite")
+    assert code == 0, err
+    report = _last_json(out)
+    assert report["quantize"] == "int16x8" and report["passed"]
+    assert report["batch_size"] == 1 and report["int8_io"] is False and report["representative_count"] == 512
+    assert report["verify_data"] == {"source": "mnist_5k:test[:256]", "count": 256}
+    assert report["inputs"]["images"]["dtype"] == "float32"
+    assert read_card(tmp_path / "a.tflite")["artifact"]["quantize"] == "int16x8"
+
+
 def test_reconstruct_shows_every_class_and_names_the_weights(tmp_path, capsys, monkeypatch):
     import aezoo.plotting
 
