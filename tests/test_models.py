@@ -315,3 +315,19 @@ def test_denoiser_training_noise_is_the_configured_one():
         else:
             assert abs(float((noisy == 0).mean()) - level) < 0.03
         model.encoder = encoder
+
+
+def test_code_hook_gives_the_posterior_mean_to_the_tasks():
+    """tasks.encode and the feature probe's classifier take `model.code` of the encoder's output: the
+    posterior mean for a VAE (not mean and log-variance side by side), the latent for the others."""
+    from aezoo import tasks
+    from aezoo.tasks.features import _classifier
+
+    x = np.random.default_rng(0).random((6, 28, 28, 1)).astype("float32")
+    for family in ("vae", "dense"):
+        model = make(family)
+        codes = tasks.encode(model, x, batch_size=4)
+        assert codes.shape == (6, model.latent_dim)
+        np.testing.assert_allclose(codes, np.asarray(model.encode(x)), atol=1e-5)
+        probe = _classifier(model, keras.layers.Dense(3))
+        assert probe.layers[-1].input.shape[-1] == model.latent_dim  # the head sees the code only

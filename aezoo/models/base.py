@@ -30,6 +30,9 @@ hook                       who asks
 ``export_functions``,      exported signatures (the VAE posterior split, the
 ``export_parts``,          anomaly score), which parts a single-part artifact
 ``latent_output``          can hold, and the latent output that decode takes
+``code``                   tasks (features, embedding, latent-kNN anomaly
+                           scores): the code in the encoder's output, as a
+                           graph op (a VAE's posterior mean)
 =========================  =====================================================
 """
 
@@ -284,6 +287,10 @@ class Autoencoder(keras.Model):
         )
 
     # -- the autoencoder interface -----------------------------------------
+    def code(self, encoder_output):
+        """The latent code in the encoder's output (a tensor op, for models built on the encoder)."""
+        return encoder_output
+
     def encode(self, x):
         """Map images to latent vectors, shape (batch, latent_dim)."""
         return self._in_batches(lambda b: self.encoder(b, training=False), self._prepare(x))

@@ -164,6 +164,10 @@ class VariationalAutoencoder(Autoencoder):
         stats = self.encoder(x, training=training)
         return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
 
+    def code(self, encoder_output):
+        """The posterior mean: the first latent_dim columns of the encoder's output."""
+        return encoder_output[:, : self.latent_dim]
+
     def reparameterize(self, mean, log_var, seed=None):
         eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator if seed is None else seed,
                                   dtype=mean.dtype)

@@ -506,15 +506,8 @@ def encode(model, x, batch_size: int = 500):
     """Latent codes (posterior means for VAEs), float32 (N, latent_dim), in batches."""
     import numpy as np
 
-    from aezoo.models import VariationalAutoencoder
-
-    out = []
-    for i in range(0, len(x), batch_size):
-        if isinstance(model, VariationalAutoencoder):
-            z = model.encoder(x[i: i + batch_size], training=False)[:, : model.latent_dim]
-        else:
-            z = model.encoder(x[i: i + batch_size], training=False)
-        out.append(np.asarray(z, dtype="float32"))
+    out = [np.asarray(model.code(model.encoder(x[i: i + batch_size], training=False)), dtype="float32")
+           for i in range(0, len(x), batch_size)]
     return np.concatenate(out).reshape(len(x), -1)
 
 

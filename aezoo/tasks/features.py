@@ -182,13 +182,8 @@ def _classifier(model, head):
     """Input image -> the model's encoder (codes; posterior means for VAEs) -> `head`."""
     import keras
 
-    from aezoo.models import VariationalAutoencoder
-
     inputs = keras.Input(model.image_shape)
-    z = model.encoder(inputs)
-    if isinstance(model, VariationalAutoencoder):
-        z = z[:, : model.latent_dim]
-    return keras.Model(inputs, head(z))
+    return keras.Model(inputs, head(model.code(model.encoder(inputs))))
 
 
 def _fit(net, x, y, steps: int, lr: float, seed: int, batch: int = BATCH):
