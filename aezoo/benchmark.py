@@ -21,7 +21,8 @@ the entry's train split), then these runtimes reconstruct real test images:
 - ``onnx``: onnxruntime's CPU execution provider
 
 Timing: each (runtime, batch size) is warmed up, then run at least
-`min_repeats` times and for at least `min_seconds`; the figures are the median
+`min_repeats` times and for at least `min_seconds` (a runtime slower than
+`MAX_SECONDS` for its calls stops after `MIN_SLOW_REPEATS`); the figures are the median
 and the 90th percentile wall time of one call, as measured by
 ``time.perf_counter`` around the call including conversion to numpy.
 Batch 1 gives latency; batch 256 gives throughput (images per second from the
@@ -68,6 +69,7 @@ ARTIFACTS = {
 RUNTIMES = ("keras_predict", "keras_call", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic",
             "tflite_int8", "tflite_int16x8", "tflite_fp32_b1", "tflite_int8_b1", "tflite_int16x8_b1", "onnx")
 BATCH_SIZES = (1, 256)
+MAX_SECONDS, MIN_SLOW_REPEATS = 20.0, 3  # time_call: a slow runtime's budget per (runtime, batch)
 NOT_RUN = object()  # a runtime that an older benchmark result does not have
 BENCHMARK_FILE = "benchmark.json"  # in the package's pretrained data, beside manifest.json
 BENCH_START, BENCH_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
@@ -97,13 +99,17 @@ def machine():
             "machine": platform.machine()}
 
 
-def time_call(fn, min_repeats=20, min_seconds=1.0, warmup=3, max_repeats=10_000):
+def time_call(fn, min_repeats=20, min_seconds=1.0, warmup=3, max_repeats=10_000, max_seconds=MAX_SECONDS):
     """Wall times (seconds) of `fn()`: after `warmup` calls, at least
-    `min_repeats` calls and at least `min_seconds` in all."""
+    `min_repeats` calls and at least `min_seconds` in all; a slow runtime stops
+    early once it has `MIN_SLOW_REPEATS` calls and `max_seconds` (the int16x8
+    files take ~10 s per batch of 256 on 2 cores: 20 calls would be minutes)."""
     for _ in range(warmup):
         fn()
     times, start = [], time.perf_counter()
     while len(times) < min_repeats or (time.perf_counter() - start < min_seconds and len(times) < max_repeats):
+        if len(times) >= MIN_SLOW_REPEATS and time.perf_counter() - start > max_seconds:
+            break
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)

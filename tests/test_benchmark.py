@@ -129,3 +129,11 @@ def test_benchmark_json_covers_every_published_entry():
             else:
                 assert a["passed"], (name, key)   # lossless formats and float16 always pass
         assert published[name]["export"]["artifacts"] == r["artifacts"], f"run `aezoo benchmark {name} --cards`"
+
+
+def test_a_slow_runtime_is_timed_fewer_times():
+    calls = []
+    times = benchmark.time_call(lambda: calls.append(1), min_repeats=50, min_seconds=0.0, warmup=1,
+                                max_seconds=0.0)
+    assert len(times) == benchmark.MIN_SLOW_REPEATS and len(calls) == 1 + benchmark.MIN_SLOW_REPEATS
+    assert len(benchmark.time_call(lambda: None, min_repeats=50, min_seconds=0.0, warmup=1)) == 50
