@@ -17,12 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _latency(benchmarks, name, version):
-    """int8 TFLite batch-1 median ms from the first benchmark run of this (name, version)."""
+def _latency(benchmarks, name, version, runtime="tflite_int8_b1"):
+    """A runtime's batch-1 median ms from the first benchmark run of this (name, version)
+    that timed it (a failed or older artifact has no timing)."""
     for bench in benchmarks:
         r = bench.get(name)
         if r and int(r.get("version") or 1) == version:
-            run = (r.get("runtimes") or {}).get("tflite_int8_b1") or {}
+            run = (r.get("runtimes") or {}).get(runtime) or {}
             b1 = run.get("batch_1")
             if b1:
                 return b1["median_ms"], r.get("machine", {}).get("cpu", "?")
@@ -42,8 +43,9 @@ def rows(manifest, benchmarks, include_single=False):
         for v in sorted(versions, key=int):
             r = versions[v]
             m, t, e = r.get("metrics", {}), r.get("tasks", {}), r.get("export", {})
-            int8 = (e.get("artifacts") or {}).get("tflite_int8_b1") or (e.get("artifacts") or {}).get("tflite_int8") or {}
-            ms, _ = _latency(benchmarks, name, int(v))
+            artifacts = e.get("artifacts") or {}
+            int8 = artifacts.get("tflite_int8_b1") or artifacts.get("tflite_int8") or {}
+            int16x8 = artifacts.get("tflite_int16x8_b1") or artifacts.get("tflite_int16x8") or {}
             out.append({
                 "entry": f"`{name}` v{v}",
                 "params": r.get("params"),
@@ -57,21 +59,26 @@ def rows(manifest, benchmarks, include_single=False):
                 "int8_kib": int8.get("file_size_bytes") and int8["file_size_bytes"] / 1024,
                 "int8_ratio": e.get("int8_to_fp32_bytes"),
                 "int8_dmse": int8.get("relative_mse_change"),
-                "int8_b1_ms": ms,
+                "int16x8_dmse": int16x8.get("relative_mse_change"),
+                "fp32_b1_ms": _latency(benchmarks, name, int(v), "tflite_fp32_b1")[0],
+                "int8_b1_ms": _latency(benchmarks, name, int(v), "tflite_int8_b1")[0],
+                "int16x8_b1_ms": _latency(benchmarks, name, int(v), "tflite_int16x8_b1")[0],
             })
     return out
 
 
 def markdown(table):
     head = ("| entry | params | train s | test MSE | × PCA | PSNR dB | IWAE NLL | probe | OOD AUROC | "
-            "σ=0.2 PSNR | FD | int8 KiB | int8/fp32 | int8 ΔMSE | int8 b1 ms |")
+            "σ=0.2 PSNR | FD | int8 KiB | int8/fp32 | int8 ΔMSE | int16x8 ΔMSE | b1 ms fp32 | b1 ms int8 | "
+            "b1 ms int16x8 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in table:
         lines.append("| " + " | ".join([
             r["entry"], _cell(r["params"], ",d"), _cell(r["train_s"], ",.0f"), _cell(r["mse"], ".5f"),
             _cell(r["x_pca"], ".3f"), _cell(r["psnr"], ".2f"), _cell(r["iwae"], ".1f"), _cell(r["probe"], ".4f"),
             _cell(r["ood"], ".3f"), _cell(r["denoise02"], ".2f"), _cell(r["fd"], ".1f"), _cell(r["int8_kib"], ",.0f"),
-            _cell(r["int8_ratio"], ".3f"), _cell(r["int8_dmse"], "+.2%"), _cell(r["int8_b1_ms"], ".3f")]) + " |")
+            _cell(r["int8_ratio"], ".3f"), _cell(r["int8_dmse"], "+.2%"), _cell(r["int16x8_dmse"], "+.2%"),
+            _cell(r["fp32_b1_ms"], ".3f"), _cell(r["int8_b1_ms"], ".3f"), _cell(r["int16x8_b1_ms"], ".2f")]) + " |")
     return "\n".join(lines)
 
 
