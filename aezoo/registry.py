@@ -105,6 +105,12 @@ def _raw_entry(name):
     return zoo[name]
 
 
+def raw_version(name: str, version: int) -> dict:
+    """A copy of zoo.json's record of `name` at `version` as written (description,
+    config, recipe, goals)."""
+    return copy.deepcopy(_raw_entry(name)["versions"][str(check_version(name, version))])
+
+
 def versions(name: str) -> list[int]:
     """The versions of entry `name` defined in the registry, oldest first.
 
@@ -386,8 +392,78 @@ def info(name: str, version: int | None = None, count_params: bool = False) -> d
         "weights": {k: record[k] for k in ("file", "sha256", "bytes") if k in record} if record else None,
         "export": (record or {}).get("export"),
         "tasks": (record or {}).get("tasks"),
+        "goals": goals(name, entry["version"]),
         "versions": every,
     }
+
+
+GOAL_OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b}
+
+
+def _lookup(tree, path):
+    """tree[path[0]][path[1]]...; None where a key is missing (not measured yet)."""
+    for key in path:
+        if not isinstance(tree, dict) or str(key) not in tree:
+            return None
+        tree = tree[str(key)]
+    return tree
+
+
+def _goal_reference(spec, record, table):
+    """The number a relative goal is measured against: the same card, another
+    entry's card ({entry, version}) or a task results file ({file} under pretrained/)."""
+    where = spec["relative_to"]
+    if "file" in where:
+        path = _io.pretrained_dir() / where["file"]
+        tree = json.loads(path.read_text()) if path.exists() else {}
+    elif "entry" in where:
+        tree = (table.get(where["entry"]) or {}).get(str(where["version"]))
+    else:
+        tree = record
+    return _lookup(tree, where["path"])
+
+
+def goals(name, version, manifest=None):
+    """The goals that zoo.json sets for `name` at `version`, each checked
+    against the card: [{measure, goal, target, measured, met, margin, source,
+    tried}]. `margin` is signed in the measure's units: >= 0 when the goal is
+    met, the shortfall when it is not; measured/met/margin are None until the
+    card has the number (a task not run yet).
+
+    A goal is data: {"measure", "path": card keys, "op": one of <=, <, >=, >,
+    "value", optional "relative_to": {"path"} on the same card, {"entry",
+    "version", "path"} or {"file" (under pretrained/), "path"}, optional
+    "scale" for the reference (target = reference * scale + value), "source",
+    "tried"}.
+    """
+    from aezoo.weights import records
+
+    table = records() if manifest is None else manifest
+    record = (table.get(name) or {}).get(str(version)) or {}
+    specs = raw_version(name, version).get("goals", [])
+    out = []
+    for spec in specs:
+        op = spec["op"]
+        if op not in GOAL_OPS:
+            raise InputError(f"zoo.json: goal {spec.get('measure')!r} of {name} v{version} has op {op!r}; "
+                               f"expected one of {', '.join(GOAL_OPS)}.")
+        reference = _goal_reference(spec, record, table) if "relative_to" in spec else None
+        target = None
+        if "relative_to" not in spec:
+            target = float(spec["value"])
+        elif reference is not None:
+            target = float(reference) * float(spec.get("scale", 1.0)) + float(spec.get("value", 0.0))
+        measured = _lookup(record, spec["path"])
+        measured = None if measured is None else float(measured)
+        met = margin = None
+        if measured is not None and target is not None:
+            met = bool(GOAL_OPS[op](measured, target))
+            margin = measured - target if op.startswith(">") else target - measured
+        text = f"{op} {spec['value']}" if "relative_to" not in spec else spec.get("goal", f"{op} reference")
+        out.append({"measure": spec["measure"], "goal": text, "target": target, "reference": reference,
+                    "measured": measured, "met": met, "margin": margin, "source": spec.get("source"),
+                    "tried": spec.get("tried")})
+    return out
 
 
 def verify(names: list[str] | None = None) -> list[dict]:

@@ -146,6 +146,47 @@ def test_info_reads_data_only():
             aezoo.build(name, version).count_params()
 
 
+# -- goals: data in zoo.json, checked against the cards -----------------------------------------
+
+def test_goals_are_checked_against_the_card(monkeypatch, tmp_path):
+    from aezoo import cards, registry
+
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "compress.json").write_text('{"baselines": {"pca": {"64": 20.0}}}')
+    monkeypatch.setattr(aezoo._io, "pretrained_dir", lambda: tmp_path)
+    specs = [
+        {"measure": "probe", "path": ["tasks", "features", "probe"], "op": ">=", "value": 0.86, "tried": "more epochs"},
+        {"measure": "ratio", "path": ["metrics", "ratio"], "op": "<=", "value": 0.45},
+        {"measure": "probe over pca", "path": ["tasks", "features", "probe"], "op": ">=", "value": 0.03,
+         "relative_to": {"path": ["tasks", "features", "pca"]}},
+        {"measure": "nll vs other", "path": ["metrics", "nll"], "op": "<=", "value": -5.0,
+         "relative_to": {"entry": "other", "version": 1, "path": ["metrics", "nll"]}},
+        {"measure": "psnr vs file", "path": ["metrics", "psnr"], "op": ">=", "value": 0.5, "scale": 1.0,
+         "relative_to": {"file": "tasks/compress.json", "path": ["baselines", "pca", "64"]}},
+        {"measure": "not run yet", "path": ["tasks", "generate", "fd"], "op": "<", "value": 50},
+    ]
+    monkeypatch.setattr(registry, "raw_version", lambda name, version: {"goals": specs})
+    monkeypatch.setattr(registry, "versions", lambda name: [1, 2])
+    manifest = {"me": {"2": {"metrics": {"ratio": 0.38, "nll": 235.3, "psnr": 20.4},
+                             "tasks": {"features": {"probe": 0.844, "pca": 0.813}}}},
+                "other": {"1": {"metrics": {"nll": 238.1}}}}
+    got = {g["measure"]: g for g in registry.goals("me", 2, manifest)}
+    assert got["probe"]["met"] is False and got["probe"]["margin"] == pytest.approx(-0.016)
+    assert got["probe"]["tried"] == "more epochs"
+    assert got["ratio"]["met"] is True and got["ratio"]["margin"] == pytest.approx(0.07)
+    assert got["probe over pca"]["target"] == pytest.approx(0.843) and got["probe over pca"]["met"] is True
+    assert got["nll vs other"]["target"] == pytest.approx(233.1) and got["nll vs other"]["met"] is False
+    assert got["nll vs other"]["margin"] == pytest.approx(-2.2)
+    assert got["psnr vs file"]["target"] == pytest.approx(20.5) and got["psnr vs file"]["met"] is False
+    assert got["not run yet"]["measured"] is None and got["not run yet"]["met"] is None
+    table = cards.goals_table(manifest={"me": manifest["me"]})
+    assert "**missed by 0.016**" in table and "more epochs" in table
+
+    specs.append({"measure": "bad", "path": ["metrics", "ratio"], "op": "=<", "value": 1})
+    with pytest.raises(InputError, match="expected one of"):
+        registry.goals("me", 2, manifest)
+
+
 # -- a new family is its own module ------------------------------------------------------------
 
 @pytest.fixture
