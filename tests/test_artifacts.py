@@ -28,12 +28,13 @@ def export():
 @pytest.fixture(scope="module")
 def vae():
     keras.utils.set_random_seed(0)
-    return aezoo.registry.build("conv_vae_mnist", filters=[8, 16], latent_dim=6)   # untrained: names and order only
+    return aezoo.registry.build("conv_vae_mnist", widths=[8, 16], blocks=[0, 1], latent_dim=6)   # untrained: names and order only
 
 
 @pytest.fixture(scope="module")
 def conv_mnist():
-    return aezoo.load("conv_mnist")
+    # version 1: its int8 stays within 3% with these tests' small calibration sets (v2's residual body: +3.8%)
+    return aezoo.load("conv_mnist", version=1)
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +168,7 @@ def test_int8_tolerance(export, conv_mnist, tmp_path, digits):
         with pytest.raises(ExportError, match="tolerance"):
             export(conv_mnist, tmp_path / "bad.tflite", format="tflite", quantize="int8", representative_data=digits,
                    tolerance=bad)
-    with pytest.raises(ExportError, match="tolerance .* is for quantize='dynamic' or 'int8'"):
+    with pytest.raises(ExportError, match="tolerance .* is for quantize='dynamic', 'int8' or 'int16x8'"):
         export(conv_mnist, tmp_path / "f.tflite", format="tflite", tolerance=0.05)
 
 

@@ -20,7 +20,9 @@ def test_list_and_info(capsys):
     assert "conv_mnist" in names
     assert main(["info", "conv_vae_mnist"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["family"] == "vae" and info["config"]["body"] == "conv"
+    assert info["family"] == "vae" and info["config"]["body"] == "resnet" and info["version"] == 2   # the newest
+    assert main(["info", "conv_vae_mnist", "--version", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["body"] == "conv"
 
 
 @pytest.mark.parametrize("args, message", [

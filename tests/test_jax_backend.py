@@ -23,10 +23,10 @@ SCRIPT = textwrap.dedent("""
     out = {}
     cases = {
         "dense_mnist": dict(hidden=[32], latent_dim=4),
-        "conv_mnist": dict(filters=[4, 8], latent_dim=4),
-        "denoising_mnist": dict(body_config={"filters": [4, 8]}, latent_dim=4),
+        "conv_mnist": dict(widths=[4, 8], blocks=[0, 1], latent_dim=4),
+        "denoising_mnist": dict(body_config={"widths": [4, 8], "blocks": [1, 1]}, latent_dim=8),
         "vae_mnist": dict(hidden=[32], latent_dim=2),
-        "conv_vae_mnist": dict(filters=[4, 8], latent_dim=2),
+        "conv_vae_mnist": dict(widths=[4, 8], blocks=[0, 1], latent_dim=2),
     }
     for name, cfg in cases.items():
         keras.utils.set_random_seed(0)

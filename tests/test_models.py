@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import keras
 
+from aezoo.errors import InputError
 from aezoo.models import FAMILIES, ConvAutoencoder, DenoisingAutoencoder, VariationalAutoencoder
 
 SMALL = {
@@ -331,3 +332,16 @@ def test_code_hook_gives_the_posterior_mean_to_the_tasks():
         np.testing.assert_allclose(codes, np.asarray(model.encode(x)), atol=1e-5)
         probe = _classifier(model, keras.layers.Dense(3))
         assert probe.layers[-1].input.shape[-1] == model.latent_dim  # the head sees the code only
+
+
+@pytest.mark.parametrize("cls, body, wrong", [
+    ("ConvAutoencoder", "resnet", dict(filters=[4, 8])),
+    ("ConvAutoencoder", "conv", dict(widths=[4, 8], blocks=[0, 1])),
+    ("VariationalAutoencoder", "resnet", dict(filters=[4, 8])),
+    ("VariationalAutoencoder", "dense", dict(norm="batch")),
+])
+def test_an_option_of_another_body_is_refused_not_ignored(cls, body, wrong):
+    """`filters` on a resnet body used to be dropped without a word (and a model of the default size built)."""
+    with pytest.raises(InputError, match=f"body '{body}' takes .*; got {', '.join(sorted(wrong))}, which belong"):
+        {"ConvAutoencoder": ConvAutoencoder, "VariationalAutoencoder": VariationalAutoencoder}[cls](
+            (28, 28, 1), latent_dim=4, body=body, **wrong)

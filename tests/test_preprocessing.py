@@ -258,7 +258,8 @@ def test_stored_thresholds_are_the_detectors(conv_mnist):
                 f"{name} v{version}: run python -m aezoo.inputs build"
     x_val, _ = aezoo.datasets.load_numpy("mnist_5k", "validation")
     det = AnomalyDetector(conv_mnist, score="mse").fit(x_val, fpr=0.01)
-    assert data["conv_mnist"]["1"]["threshold"] == pytest.approx(det.threshold, rel=1e-6)
+    version = conv_mnist.zoo_entry["version"]
+    assert data["conv_mnist"][str(version)]["threshold"] == pytest.approx(det.threshold, rel=1e-6)
 
 
 def test_calibrate_with_and_without_the_detector(conv_mnist, digits, monkeypatch):

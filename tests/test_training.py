@@ -80,7 +80,7 @@ def test_optimizer_and_schedule_names_as_overrides(tmp_path, capsys):
 def test_denoiser_uses_recipe_corruption_and_user_data(tmp_path, images):
     model, summary = aezoo.train("denoising_mnist", output_dir=tmp_path / "d", epochs=1, data=images[:64],
                                  overrides={"corruption.level": 0.35},
-                                 config_overrides={"latent_dim": 4, "body_config": {"filters": [4, 8]}}, verbose=0)
+                                 config_overrides={"latent_dim": 8, "body_config": {"widths": [4, 8], "blocks": [1, 1]}}, verbose=0)
     assert model.noise_level == 0.35 and summary["data"]["dataset"] == "user data"
     with pytest.raises(ValueError, match="integer dtype"):
         aezoo.train("dense_mnist", output_dir=tmp_path / "e", epochs=1, data=(images * 255).astype("uint8"))

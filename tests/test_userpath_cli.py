@@ -127,7 +127,8 @@ def test_reconstruct_shows_every_class_and_names_the_weights(tmp_path, capsys, m
     x, y = datasets.load_numpy("mnist_5k", "test")
     np.testing.assert_array_equal(shown["rows"][0], x[one_per_class(y, 10)])
     assert sorted(y[one_per_class(y, 10)]) == list(range(10))        # not 10 zeros
-    assert shown["title"].startswith("conv_mnist v1 (pretrained)") and "one image per class" in shown["title"]
+    newest = aezoo.weights.published_versions("conv_mnist")[-1]
+    assert shown["title"].startswith(f"conv_mnist v{newest} (pretrained)") and "one image per class" in shown["title"]
     weights = tmp_path / "mine.weights.h5"
     aezoo.load("conv_mnist").save_weights(str(weights))
     code, _, err = _run(capsys, "reconstruct", "conv_mnist", "--weights", weights, "--output", tmp_path / "w.png")

@@ -277,6 +277,26 @@ def body_config(body, config):
     return dict(config)
 
 
+BODY_DEFAULTS = {"hidden": (512, 256), "filters": (32, 64), "kernel_size": 3, "convs_per_stage": 1,
+                 "widths": (32, 64, 128), "blocks": (0, 1, 1), "norm": "batch"}
+
+
+def body_options(body, keys=None, **given):
+    """The options of `body` among `given` (None: not given, take the default).
+
+    A given option that belongs to another body raises: `filters` on a resnet
+    body would otherwise be ignored without a word. `keys` narrows what the
+    caller's body takes (e.g. the VAE's conv body has no convs_per_stage).
+    """
+    passed = {k: v for k, v in given.items() if v is not None}
+    allowed = [k for k in BODY_KEYS.get(body, ()) if k != "activation" and (keys is None or k in keys)]
+    wrong = sorted(set(passed) - set(allowed))
+    if wrong:
+        raise InputError(f"body {body!r} takes {', '.join(allowed)}; got {', '.join(wrong)}, "
+                         f"which belong to another body (set body= to use them).")
+    return {k: passed.get(k, BODY_DEFAULTS[k]) for k in allowed}
+
+
 def build_body(body, input_shape, encoder_outputs, latent_dim, output_activation="sigmoid", *, hidden=(512, 256),
                filters=(32, 64), kernel_size=3, convs_per_stage=1, widths=(32, 64, 128), blocks=(0, 1, 1),
                activation="relu", norm="batch"):

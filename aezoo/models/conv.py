@@ -8,8 +8,8 @@ per level). Both end in Flatten -> Dense(latent_dim); the decoder mirrors them.
 
 from aezoo.errors import InputError
 from aezoo.models.base import Autoencoder, register_family
-from aezoo.models.blocks import (build_body, build_conv_decoder, build_conv_encoder, check_conv_shape,
-                                 check_levels)
+from aezoo.models.blocks import (body_options, build_body, build_conv_decoder, build_conv_encoder,
+                                 check_conv_shape, check_levels)
 
 __all__ = ["ConvAutoencoder", "build_conv_encoder", "build_conv_decoder", "check_conv_shape"]
 CONV_BODIES = ("conv", "resnet")
@@ -39,8 +39,8 @@ class ConvAutoencoder(Autoencoder):
         (1, 32, 32, 3)
     """
 
-    def __init__(self, input_shape=(28, 28, 1), latent_dim=32, body="conv", filters=(32, 64),
-                 kernel_size=3, convs_per_stage=1, widths=(32, 64, 128), blocks=(0, 1, 1), norm="batch",
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=32, body="conv", filters=None,
+                 kernel_size=None, convs_per_stage=None, widths=None, blocks=None, norm=None,
                  activation="relu", output_activation="sigmoid", **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
         if body not in CONV_BODIES:
@@ -48,15 +48,17 @@ class ConvAutoencoder(Autoencoder):
         self.body = body
         self.activation = activation
         self.output_activation = output_activation
+        given = body_options(body, filters=filters, kernel_size=kernel_size, convs_per_stage=convs_per_stage,
+                             widths=widths, blocks=blocks, norm=norm)
         if body == "conv":
-            self.filters, _ = check_conv_shape(self.image_shape, filters)
-            self.kernel_size = int(kernel_size)
-            self.convs_per_stage = int(convs_per_stage)
+            self.filters, _ = check_conv_shape(self.image_shape, given["filters"])
+            self.kernel_size = int(given["kernel_size"])
+            self.convs_per_stage = int(given["convs_per_stage"])
             options = dict(filters=self.filters, kernel_size=self.kernel_size, convs_per_stage=self.convs_per_stage)
         else:
-            self.widths, self.blocks, _ = check_levels(self.image_shape, widths, blocks)
-            self.norm = norm
-            options = dict(widths=self.widths, blocks=self.blocks, norm=norm)
+            self.widths, self.blocks, _ = check_levels(self.image_shape, given["widths"], given["blocks"])
+            self.norm = given["norm"]
+            options = dict(widths=self.widths, blocks=self.blocks, norm=self.norm)
         self.encoder, self.decoder = build_body(body, self.image_shape, self.latent_dim, self.latent_dim,
                                                 output_activation, activation=activation, **options)
         self.build((None,) + self.image_shape)

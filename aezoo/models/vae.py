@@ -15,7 +15,7 @@ from keras import ops
 
 from aezoo.errors import BackendError, InputError
 from aezoo.models.base import Autoencoder, _whole, positive_whole, register_family
-from aezoo.models.blocks import BODIES, build_body, check_conv_shape, check_hidden, check_levels
+from aezoo.models.blocks import BODIES, body_options, build_body, check_conv_shape, check_hidden, check_levels
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _EPS = 1e-6
@@ -102,8 +102,8 @@ class VariationalAutoencoder(Autoencoder):
     latent_output = "mean"
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=16, body="dense",
-                 hidden=(512, 256), filters=(32, 64), kernel_size=3, widths=(32, 64, 128), blocks=(0, 1, 1),
-                 norm="batch", activation="relu", beta=1.0, likelihood="bernoulli", gaussian_sigma=0.1,
+                 hidden=None, filters=None, kernel_size=None, widths=None, blocks=None,
+                 norm=None, activation="relu", beta=1.0, likelihood="bernoulli", gaussian_sigma=0.1,
                  free_bits=0.0, seed=None, encoder_type=None, **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
         if encoder_type is not None:  # the v1 name of `body`
@@ -128,17 +128,20 @@ class VariationalAutoencoder(Autoencoder):
         self.likelihood_name = likelihood
         self.gaussian_sigma = float(gaussian_sigma)
         self.seed = seed
+        given = body_options(body, keys=("hidden", "filters", "kernel_size", "widths", "blocks", "norm"),
+                             hidden=hidden, filters=filters, kernel_size=kernel_size, widths=widths, blocks=blocks,
+                             norm=norm)
         if body == "dense":
-            self.hidden = check_hidden(hidden)
+            self.hidden = check_hidden(given["hidden"])
             options = dict(hidden=self.hidden)
         elif body == "conv":
-            self.filters, _ = check_conv_shape(self.image_shape, filters)
-            self.kernel_size = int(kernel_size)
+            self.filters, _ = check_conv_shape(self.image_shape, given["filters"])
+            self.kernel_size = int(given["kernel_size"])
             options = dict(filters=self.filters, kernel_size=self.kernel_size)
         else:
-            self.widths, self.blocks, _ = check_levels(self.image_shape, widths, blocks)
-            self.norm = norm
-            options = dict(widths=self.widths, blocks=self.blocks, norm=norm)
+            self.widths, self.blocks, _ = check_levels(self.image_shape, given["widths"], given["blocks"])
+            self.norm = given["norm"]
+            options = dict(widths=self.widths, blocks=self.blocks, norm=self.norm)
         self.encoder, self.decoder = build_body(body, self.image_shape, 2 * self.latent_dim, self.latent_dim,
                                                 "sigmoid", activation=activation, **options)
         self.seed_generator = keras.random.SeedGenerator(seed)
