@@ -187,6 +187,19 @@ def test_goals_are_checked_against_the_card(monkeypatch, tmp_path):
         registry.goals("me", 2, manifest)
 
 
+def test_every_goal_of_a_published_version_is_measured():
+    """A goal's path names numbers the card has (a typo would leave it 'not measured' for ever);
+    `aezoo info` carries them."""
+    checked = 0
+    for name in aezoo.list_models():
+        for version in aezoo.weights.published_versions(name):
+            for g in aezoo.info(name, version=version)["goals"]:
+                assert g["measured"] is not None and g["target"] is not None, (name, version, g["measure"])
+                assert g["met"] == (g["margin"] >= 0), (name, version, g["measure"])
+                checked += 1
+    assert checked >= 20
+
+
 # -- a new family is its own module ------------------------------------------------------------
 
 @pytest.fixture
