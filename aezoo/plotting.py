@@ -1,5 +1,6 @@
 """PNG grids with matplotlib: reconstructions and samples."""
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,10 @@ def save_grid(rows, path, row_labels=None, title=None, cols=None):
 
     rows = [np.clip(np.asarray(r, dtype="float32"), 0, 1) for r in rows]
     cols = cols or max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9, len(rows) * 0.95 + (0.4 if title else 0)),
+    # row labels read horizontally at the left (wrapped), with room made for them
+    labels = [textwrap.fill(str(label), 16) for label in row_labels] if row_labels else None
+    margin = 0.07 * max(len(line) for label in labels for line in label.splitlines()) if labels else 0.0
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.9 + margin, len(rows) * 0.95 + (0.4 if title else 0)),
                              squeeze=False)
     for i, row in enumerate(rows):
         for j in range(cols):
@@ -34,8 +38,8 @@ def save_grid(rows, path, row_labels=None, title=None, cols=None):
                     ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
                 else:
                     ax.imshow(img)
-            if j == 0 and row_labels:
-                ax.set_ylabel(row_labels[i], fontsize=8)
+            if j == 0 and labels:
+                ax.set_ylabel(labels[i], fontsize=8, rotation=0, ha="right", va="center", labelpad=4)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
