@@ -193,9 +193,9 @@ def update_readme(path, manifest_path=None):
 
     text = tasks.update_readme_text(text, path)
     tasks.write_cards(manifest_path)
-    manifest = None
-    if manifest_path:
-        manifest = {n: ({"1": r} if "file" in r else r) for n, r in json.loads(Path(manifest_path).read_text()).items()}
+    from aezoo.weights import by_version
+
+    manifest = by_version(json.loads(Path(manifest_path).read_text())) if manifest_path else None
     text = _replace_block(text, GOALS_START, GOALS_END, goals_table(manifest), path)  # after the cards got their tasks
     _io.write_text(path, text)
     return path

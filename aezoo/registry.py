@@ -21,6 +21,7 @@ import contextlib
 import copy
 import difflib
 import json
+import operator
 from typing import Iterator
 
 from aezoo import _io, recipes
@@ -397,7 +398,7 @@ def info(name: str, version: int | None = None, count_params: bool = False) -> d
     }
 
 
-GOAL_OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b, ">": lambda a, b: a > b}
+GOAL_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 
 
 def _lookup(tree, path):
@@ -446,7 +447,7 @@ def goals(name, version, manifest=None):
         op = spec["op"]
         if op not in GOAL_OPS:
             raise InputError(f"zoo.json: goal {spec.get('measure')!r} of {name} v{version} has op {op!r}; "
-                               f"expected one of {', '.join(GOAL_OPS)}.")
+                             f"expected one of {', '.join(GOAL_OPS)}.")
         reference = _goal_reference(spec, record, table) if "relative_to" in spec else None
         target = None
         if "relative_to" not in spec:

@@ -83,7 +83,12 @@ def records() -> dict:
     A record written before versions existed ({"file": ...} directly under
     the name) reads as version 1.
     """
-    return {name: ({"1": entry} if "file" in entry else entry) for name, entry in _raw_manifest().items()}
+    return by_version(_raw_manifest())
+
+
+def by_version(manifest: dict) -> dict:
+    """A manifest's {name: {version: record}}, reading a pre-versions record as version 1."""
+    return {name: ({"1": entry} if "file" in entry else entry) for name, entry in manifest.items()}
 
 
 def _raw_manifest():
