@@ -338,10 +338,29 @@ def test_code_hook_gives_the_posterior_mean_to_the_tasks():
     ("ConvAutoencoder", "resnet", dict(filters=[4, 8])),
     ("ConvAutoencoder", "conv", dict(widths=[4, 8], blocks=[0, 1])),
     ("VariationalAutoencoder", "resnet", dict(filters=[4, 8])),
-    ("VariationalAutoencoder", "dense", dict(norm="batch")),
+    ("VariationalAutoencoder", "dense", dict(widths=[4, 8])),
 ])
 def test_an_option_of_another_body_is_refused_not_ignored(cls, body, wrong):
     """`filters` on a resnet body used to be dropped without a word (and a model of the default size built)."""
     with pytest.raises(InputError, match=f"body '{body}' takes .*; got {', '.join(sorted(wrong))}, which belong"):
         {"ConvAutoencoder": ConvAutoencoder, "VariationalAutoencoder": VariationalAutoencoder}[cls](
             (28, 28, 1), latent_dim=4, body=body, **wrong)
+
+
+@pytest.mark.parametrize("family", ["dense", "vae"])
+def test_dense_body_norm_option(family):
+    """norm="batch" puts a BatchNorm between each hidden Dense and its activation (the v2 dense body);
+    the default builds v1's layers (v1 weights load), and the option survives get_config."""
+    from aezoo.models import FAMILIES
+
+    cls = FAMILIES[family]
+    plain = cls((28, 28, 1), latent_dim=4, hidden=[16, 8])
+    normed = cls((28, 28, 1), latent_dim=4, hidden=[16, 8], norm="batch", activation="silu")
+    kinds = lambda m: [type(layer).__name__ for part in (m.encoder, m.decoder) for layer in part.layers]
+    assert "BatchNormalization" not in kinds(plain)
+    assert kinds(normed).count("BatchNormalization") == 4
+    assert plain.get_config()["norm"] == "none" and normed.get_config()["norm"] == "batch"
+    again = cls.from_config(normed.get_config())
+    assert kinds(again) == kinds(normed)
+    with pytest.raises(InputError, match="unknown norm 'layer'"):
+        cls((28, 28, 1), latent_dim=4, hidden=[8], norm="layer")

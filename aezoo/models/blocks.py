@@ -32,7 +32,7 @@ from aezoo.errors import InputError
 NORMS = ("batch", "none")
 BODIES = ("dense", "conv", "resnet")       # encoder/decoder pairs through a latent vector
 BODY_KEYS = {
-    "dense": ("hidden", "activation"),
+    "dense": ("hidden", "activation", "norm"),
     "conv": ("filters", "kernel_size", "convs_per_stage", "activation"),
     "resnet": ("widths", "blocks", "activation", "norm"),
 }
@@ -50,23 +50,37 @@ def check_hidden(hidden):
     return hidden
 
 
-def build_dense_encoder(input_shape, hidden, activation, outputs, name="encoder"):
-    """Flatten -> Dense(hidden...) -> Dense(outputs), as a built Sequential."""
+def add_dense_norm_act(model, units, activation, norm, name):
+    """Dense -> activation (norm "none": the v1 layer, bias and activation in one),
+    or Dense without bias -> BatchNorm -> activation (folded into the Dense at export)."""
+    if norm == "none":
+        model.add(layers.Dense(units, activation=activation, name=name))
+        return
+    model.add(layers.Dense(units, use_bias=False, name=name))
+    model.add(layers.BatchNormalization(momentum=0.9, name=f"{name}_norm"))
+    model.add(layers.Activation(activation, name=f"{name}_act"))
+
+
+def build_dense_encoder(input_shape, hidden, activation, outputs, norm="none", name="encoder"):
+    """Flatten -> Dense(hidden...) [-> BatchNorm] -> Dense(outputs), as a built Sequential."""
+    check_norm(norm)
     model = keras.Sequential(name=name)
     model.add(keras.Input(shape=tuple(input_shape)))
     model.add(layers.Flatten())
     for i, units in enumerate(hidden):
-        model.add(layers.Dense(units, activation=activation, name=f"dense_{i}"))
+        add_dense_norm_act(model, units, activation, norm, f"dense_{i}")
     model.add(layers.Dense(outputs, name="latent"))
     return model
 
 
-def build_dense_decoder(input_shape, hidden, activation, latent_dim, output_activation, name="decoder"):
-    """Dense(reversed hidden...) -> Dense(prod(input_shape)) -> Reshape."""
+def build_dense_decoder(input_shape, hidden, activation, latent_dim, output_activation, norm="none",
+                        name="decoder"):
+    """Dense(reversed hidden...) [-> BatchNorm] -> Dense(prod(input_shape)) -> Reshape."""
+    check_norm(norm)
     model = keras.Sequential(name=name)
     model.add(keras.Input(shape=(latent_dim,)))
     for i, units in enumerate(reversed(hidden)):
-        model.add(layers.Dense(units, activation=activation, name=f"dense_{i}"))
+        add_dense_norm_act(model, units, activation, norm, f"dense_{i}")
     model.add(layers.Dense(math.prod(input_shape), activation=output_activation, name="pixels"))
     model.add(layers.Reshape(tuple(input_shape)))
     return model
@@ -277,8 +291,11 @@ def body_config(body, config):
     return dict(config)
 
 
-BODY_DEFAULTS = {"hidden": (512, 256), "filters": (32, 64), "kernel_size": 3, "convs_per_stage": 1,
-                 "widths": (32, 64, 128), "blocks": (0, 1, 1), "norm": "batch"}
+BODY_DEFAULTS = {
+    "dense": {"hidden": (512, 256), "norm": "none"},  # v1's dense body had no normalisation
+    "conv": {"filters": (32, 64), "kernel_size": 3, "convs_per_stage": 1},
+    "resnet": {"widths": (32, 64, 128), "blocks": (0, 1, 1), "norm": "batch"},
+}
 
 
 def body_options(body, keys=None, **given):
@@ -294,18 +311,18 @@ def body_options(body, keys=None, **given):
     if wrong:
         raise InputError(f"body {body!r} takes {', '.join(allowed)}; got {', '.join(wrong)}, "
                          f"which belong to another body (set body= to use them).")
-    return {k: passed.get(k, BODY_DEFAULTS[k]) for k in allowed}
+    return {k: passed.get(k, BODY_DEFAULTS[body][k]) for k in allowed}
 
 
 def build_body(body, input_shape, encoder_outputs, latent_dim, output_activation="sigmoid", *, hidden=(512, 256),
                filters=(32, 64), kernel_size=3, convs_per_stage=1, widths=(32, 64, 128), blocks=(0, 1, 1),
-               activation="relu", norm="batch"):
+               activation="relu", norm=None):
     """(encoder, decoder) of body `body`: images -> `encoder_outputs` numbers, and
     latent_dim numbers -> images with `output_activation`."""
     if body == "dense":
-        hidden = check_hidden(hidden)
-        return (build_dense_encoder(input_shape, hidden, activation, encoder_outputs),
-                build_dense_decoder(input_shape, hidden, activation, latent_dim, output_activation))
+        hidden, norm = check_hidden(hidden), norm or BODY_DEFAULTS["dense"]["norm"]
+        return (build_dense_encoder(input_shape, hidden, activation, encoder_outputs, norm),
+                build_dense_decoder(input_shape, hidden, activation, latent_dim, output_activation, norm))
     if body == "conv":
         filters, _ = check_conv_shape(input_shape, filters)
         if int(convs_per_stage) < 1:
@@ -315,7 +332,7 @@ def build_body(body, input_shape, encoder_outputs, latent_dim, output_activation
                 build_conv_decoder(input_shape, filters, int(kernel_size), activation, latent_dim, output_activation,
                                    int(convs_per_stage)))
     if body == "resnet":
-        check_norm(norm)
+        norm = check_norm(norm or BODY_DEFAULTS["resnet"]["norm"])
         return (build_resnet_encoder(input_shape, encoder_outputs, widths, blocks, activation, norm),
                 build_resnet_decoder(input_shape, latent_dim, widths, blocks, activation, norm, output_activation))
     raise InputError(f"unknown body {body!r}; expected one of {', '.join(BODIES)}.")

@@ -1,7 +1,7 @@
 """Dense (fully connected) autoencoder."""
 
 from aezoo.models.base import Autoencoder, register_family
-from aezoo.models.blocks import build_dense_decoder, build_dense_encoder, check_hidden
+from aezoo.models.blocks import build_dense_decoder, build_dense_encoder, check_hidden, check_norm
 
 __all__ = ["DenseAutoencoder", "build_dense_encoder", "build_dense_decoder", "check_hidden"]
 
@@ -15,6 +15,8 @@ class DenseAutoencoder(Autoencoder):
         latent_dim: size of the bottleneck.
         hidden: encoder hidden sizes; the decoder mirrors them.
         activation: hidden activation.
+        norm: "none" (v1) or "batch": BatchNorm between each hidden Dense and
+            its activation (folded into the Dense at export).
         output_activation: activation of the reconstruction ("sigmoid" keeps
             it in [0, 1]).
 
@@ -25,14 +27,15 @@ class DenseAutoencoder(Autoencoder):
     """
 
     def __init__(self, input_shape=(28, 28, 1), latent_dim=32, hidden=(512, 256),
-                 activation="relu", output_activation="sigmoid", **kwargs):
+                 activation="relu", output_activation="sigmoid", norm="none", **kwargs):
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, **kwargs)
         self.hidden = check_hidden(hidden)
         self.activation = activation
         self.output_activation = output_activation
-        self.encoder = build_dense_encoder(self.image_shape, self.hidden, activation, self.latent_dim)
+        self.norm = check_norm(norm)
+        self.encoder = build_dense_encoder(self.image_shape, self.hidden, activation, self.latent_dim, self.norm)
         self.decoder = build_dense_decoder(
-            self.image_shape, self.hidden, activation, self.latent_dim, output_activation
+            self.image_shape, self.hidden, activation, self.latent_dim, output_activation, self.norm
         )
         self.build((None,) + self.image_shape)
 
@@ -42,4 +45,5 @@ class DenseAutoencoder(Autoencoder):
             "hidden": list(self.hidden),
             "activation": self.activation,
             "output_activation": self.output_activation,
+            "norm": self.norm,
         }

@@ -15,7 +15,8 @@ from keras import ops
 
 from aezoo.errors import BackendError, InputError
 from aezoo.models.base import Autoencoder, _whole, positive_whole, register_family
-from aezoo.models.blocks import BODIES, body_options, build_body, check_conv_shape, check_hidden, check_levels
+from aezoo.models.blocks import (BODIES, body_options, build_body, check_conv_shape, check_hidden, check_levels,
+                                 check_norm)
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 _EPS = 1e-6
@@ -74,8 +75,10 @@ class VariationalAutoencoder(Autoencoder):
             DeprecationWarning.)
         hidden: hidden sizes (dense).
         filters, kernel_size: stride-2 stages (conv).
-        widths, blocks, norm: resolution levels, residual blocks per level and
-            normalisation (resnet; see `aezoo.models.blocks`).
+        widths, blocks: resolution levels and residual blocks per level
+            (resnet; see `aezoo.models.blocks`).
+        norm: "batch" or "none" (dense: default "none", as v1; resnet:
+            default "batch").
         activation: hidden activation.
         beta: weight of the KL term (1 = the ELBO).
         free_bits: nats per latent dimension below which the KL of that
@@ -133,7 +136,8 @@ class VariationalAutoencoder(Autoencoder):
                              norm=norm)
         if body == "dense":
             self.hidden = check_hidden(given["hidden"])
-            options = dict(hidden=self.hidden)
+            self.norm = check_norm(given["norm"])
+            options = dict(hidden=self.hidden, norm=self.norm)
         elif body == "conv":
             self.filters, _ = check_conv_shape(self.image_shape, given["filters"])
             self.kernel_size = int(given["kernel_size"])
@@ -152,7 +156,7 @@ class VariationalAutoencoder(Autoencoder):
     def get_config(self):
         config = {**super().get_config(), "body": self.body}
         if self.body == "dense":
-            config["hidden"] = list(self.hidden)
+            config.update(hidden=list(self.hidden), norm=self.norm)
         elif self.body == "conv":
             config.update(filters=list(self.filters), kernel_size=self.kernel_size)
         else:
