@@ -502,7 +502,7 @@ def test_verification_data_is_explicit_not_looked_up_by_name(tmp_path, test_imag
         export(impostor, tmp_path / "x.onnx", format="onnx")
     report = export(impostor, tmp_path / "x.onnx", format="onnx", verify_data=test_images[:16])
     assert report["verify_data"] == {"source": "verify_data", "count": 16}
-    built = aezoo.build("dense_mnist", hidden=[8], latent_dim=2)
+    built = aezoo.build("dense_mnist", version=1, hidden=[8], latent_dim=2)
     assert built.zoo_entry == {"name": "dense_mnist", "version": 1, "dataset": "mnist_5k"}
     report = export(built, tmp_path / "y.onnx", format="onnx")
     assert report["verify_data"]["source"] == "mnist_5k:test[:256]"

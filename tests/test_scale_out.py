@@ -24,7 +24,7 @@ WORKER = textwrap.dedent("""
     import aezoo
 
     out, strategy = sys.argv[1], sys.argv[2]
-    model, summary = aezoo.train("dense_mnist", output_dir=out, strategy=strategy, verbose=0,
+    model, summary = aezoo.train("dense_mnist", output_dir=out, strategy=strategy, verbose=0, version=1,
                                  config_overrides=json.loads(sys.argv[3]), **json.loads(sys.argv[4]))
     run_dir = summary["weights"].rsplit("/", 1)[0]  # the chief's run directory, or RUN/worker-N
     np.savez(run_dir + "/final_weights.npz", *[np.asarray(w) for w in model.get_weights()])
