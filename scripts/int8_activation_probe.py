@@ -34,9 +34,8 @@ def probe(name, activation, epochs, work, version=2):
     from aezoo.deploy import calibration_images
 
     entry = registry.get_entry(name, version)
-    key = "body_config" if "body_config" in entry["config"] else None
-    config = ({"body_config": dict(entry["config"]["body_config"], activation=activation)} if key
-              else {"activation": activation})
+    body = entry["config"].get("body_config")  # the denoising family nests its body's options
+    config = {"body_config": dict(body, activation=activation)} if body else {"activation": activation}
     start = time.time()
     model, summary = aezoo.train(name, output_dir=os.path.join(work, f"{name}_{activation}_{epochs}"),
                                  version=version, epochs=epochs, verbose=0, config_overrides=config)

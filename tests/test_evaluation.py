@@ -47,7 +47,7 @@ def test_evaluate_conv_with_pca_baseline():
 
 
 def test_evaluate_vae_and_denoiser():
-    vae = aezoo.build("vae_mnist", version=1, hidden=[16], latent_dim=2)  # no BatchNorm: the gap is wide
+    vae = aezoo.build("vae_mnist", version=1, hidden=[16], latent_dim=2)
     report = aezoo.evaluate("vae_mnist", model=vae, limit=16, iwae_k=8, pca=False, progress=False)
     assert report["vae"]["iwae_k"] == 8 and report["vae"]["nll"] > 0
     assert report["vae"]["nll"] <= -report["vae"]["elbo"] + 50  # IWAE bound is not looser than the ELBO by much

@@ -57,7 +57,7 @@ def add_dense_norm_act(model, units, activation, norm, name):
         model.add(layers.Dense(units, activation=activation, name=name))
         return
     model.add(layers.Dense(units, use_bias=False, name=name))
-    model.add(layers.BatchNormalization(momentum=0.9, name=f"{name}_norm"))
+    model.add(batch_norm(f"{name}_norm"))
     model.add(layers.Activation(activation, name=f"{name}_act"))
 
 
@@ -169,13 +169,15 @@ def check_levels(input_shape, widths, blocks):
     return widths, blocks, (h // factor, w // factor)
 
 
+def batch_norm(name, zero=False):
+    """The BatchNormalization layer of every body. zero=True starts a residual branch
+    at zero, so each block starts as the identity (Goyal et al., 2017, "Accurate,
+    large minibatch SGD", sec. 5.1)."""
+    return layers.BatchNormalization(momentum=0.9, gamma_initializer="zeros" if zero else "ones", name=name)
+
+
 def _norm(x, norm, name, zero=False):
-    if norm == "batch":
-        # zero=True starts a residual branch at zero, so each block starts as the
-        # identity (Goyal et al., 2017, "Accurate, large minibatch SGD", sec. 5.1)
-        return layers.BatchNormalization(momentum=0.9, gamma_initializer="zeros" if zero else "ones",
-                                         name=name)(x)
-    return x
+    return batch_norm(name, zero)(x) if norm == "batch" else x
 
 
 def conv_norm_act(x, filters, activation, norm, name, strides=1, transpose=False, kernel_size=3):
