@@ -267,8 +267,8 @@ REQUEST_RULES = (
      "quantize={quantize!r} is checked against Keras to a fixed difference (FP32_ATOL / FLOAT16_ATOL)."),
     (lambda r: r.tolerance is not None and (isinstance(r.tolerance, bool) or not isinstance(r.tolerance, (int, float))
                                             or not 0 < r.tolerance < 10),
-     "tolerance is the allowed relative change of the reconstruction MSE, a number > 0 (e.g. 0.05 for 5%); "
-     "got {tolerance!r}."),
+     "tolerance is the allowed relative change of the reconstruction MSE, a number above 0 and below 10 "
+     "(e.g. 0.05 for 5%); got {tolerance!r}."),
     (lambda r: r.preprocessor is not None and r.part not in ("full", "encoder") and r.format != "savedmodel",
      "preprocess=True puts the image preprocessing in front of an images input; part={part!r} takes "
      "latents. Export part='full' or 'encoder'."),

@@ -164,8 +164,8 @@ def test_int8_tolerance(export, conv_mnist, tmp_path, digits):
     loose = tmp_path / "loose.tflite"
     report = export(conv_mnist, loose, format="tflite", quantize="int8", representative_data=digits, tolerance=0.5)
     assert report["passed"] and report["tolerance"] == 0.5 and report["criterion"] == "abs(relative_mse_change) <= 0.5"
-    for bad in (0, -0.1, "5%", True):
-        with pytest.raises(ExportError, match="tolerance"):
+    for bad in (0, -0.1, 10, "5%", True):
+        with pytest.raises(ExportError, match="a number above 0 and below 10"):
             export(conv_mnist, tmp_path / "bad.tflite", format="tflite", quantize="int8", representative_data=digits,
                    tolerance=bad)
     with pytest.raises(ExportError, match="tolerance .* is for quantize='dynamic', 'int8' or 'int16x8'"):
