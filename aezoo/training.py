@@ -10,6 +10,8 @@ A run directory holds everything a run makes:
     history.csv          per-epoch losses (CSVLogger)
     logs/                TensorBoard logs (`tensorboard --logdir RUN/logs`)
     backup/              BackupAndRestore state: a killed run resumes here
+    epoch_seconds.json   wall seconds of each finished epoch, kept across a
+                         resume (train_metrics.json "seconds" counts them all)
 
 Re-running `train` into a run directory resumes a killed run when it asks for
 exactly what `run.json` records; a different entry, recipe, config or data is
@@ -353,11 +355,50 @@ def build_model(p: Plan, scope, steps_per_epoch: int):
     return model
 
 
-def make_callbacks(model, p: Plan, out: Path, monitor: str, extra=None) -> list:
-    """Stage 5: resume state, the family's own callbacks, checkpoints, logs."""
+EPOCH_SECONDS = "epoch_seconds.json"
+
+
+def epoch_seconds(out: Path, start_epoch: int) -> list:
+    """Wall seconds of the epochs an earlier process of this run finished
+    (`out`/epoch_seconds.json, written by `EpochClock`), up to `start_epoch`."""
+    try:
+        seconds = json.loads((out / EPOCH_SECONDS).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(seconds, list) or not all(isinstance(s, (int, float)) for s in seconds):
+        return []
+    return [float(s) for s in seconds[:start_epoch]]
+
+
+def epoch_clock(out: Path, start_epoch: int):
+    """A callback that keeps every finished epoch's wall seconds in `out`/epoch_seconds.json,
+    across a resume: a resumed run's card then records the time of all its epochs,
+    not only the last process's."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = epoch_seconds(out, start_epoch)
+            self.started = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            del self.seconds[epoch:]
+            self.seconds.append(round(time.time() - self.started, 1))
+            _io.write_json(out / EPOCH_SECONDS, self.seconds)
+
+    return EpochClock()
+
+
+def make_callbacks(model, p: Plan, out: Path, monitor: str, extra=None, start_epoch: int = 0) -> list:
+    """Stage 5: resume state, the family's own callbacks, checkpoints, logs, the epoch clock."""
     import keras
 
     callbacks = list(extra or []) + [
+        epoch_clock(out, start_epoch),
         keras.callbacks.BackupAndRestore(backup_dir=str(out / "backup")),
         *model.training_callbacks(p.recipe),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), monitor=monitor,
@@ -371,8 +412,10 @@ def make_callbacks(model, p: Plan, out: Path, monitor: str, extra=None) -> list:
 
 
 def finish(model, p: Plan, out: Path, history, data_info: dict, strategy: str, replicas: int,
-           seconds: float) -> dict:
-    """Stage 6: the final weights and train_metrics.json; returns the summary."""
+           seconds: float, earlier_seconds: float = 0.0) -> dict:
+    """Stage 6: the final weights and train_metrics.json; returns the summary.
+    `seconds`: this process's training; `earlier_seconds`: the epochs that
+    earlier processes of a resumed run finished (both count in "seconds")."""
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items() if k != "learning_rate"}
     if any(not np.isfinite(v) for v in hist.get("loss", [])):
         raise RecipeError(f"training {p.name} diverged (loss became NaN); lower optimizer.learning_rate.")
@@ -391,7 +434,8 @@ def finish(model, p: Plan, out: Path, history, data_info: dict, strategy: str, r
         "epochs_this_process": len(hist.get("loss", [])),
         "strategy": strategy,
         "replicas": replicas,
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds + earlier_seconds, 1),  # all epochs, a resumed run's earlier processes too
+        "seconds_this_process": round(seconds, 1),
         "final": {k: v[-1] for k, v in hist.items() if v},
         "history": hist,
         "params": int(model.count_params()),
@@ -474,10 +518,12 @@ def train(name: str, output_dir: str | os.PathLike | None = None, epochs: int | 
         val_ds = val_ds.batch(bs).prefetch(tf.data.AUTOTUNE)
     model = build_model(p, scope, steps)
     monitor = "val_loss" if val_ds is not None else "loss"
+    start_epoch = min(_resume_epoch(out), epochs)
+    earlier = sum(epoch_seconds(out, start_epoch))
     started = time.time()
     with _multi_worker_logs(strategy):
         history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                            shuffle=False, callbacks=make_callbacks(model, p, out, monitor, callbacks),
+                            shuffle=False, callbacks=make_callbacks(model, p, out, monitor, callbacks, start_epoch),
                             verbose=verbose)
-    summary = finish(model, p, out, history, data_info, strategy, replicas, time.time() - started)
+    summary = finish(model, p, out, history, data_info, strategy, replicas, time.time() - started, earlier)
     return model, summary

@@ -47,8 +47,14 @@ def test_killed_run_resumes(tmp_path):
     # other settings do not silently resume the killed run
     with pytest.raises(RunDirError, match=r"started with other settings \(recipe.epochs: 3 -> 5\)"):
         aezoo.train("dense_mnist", output_dir=run, epochs=5, limit=128, config_overrides=SMALL, verbose=0)
+    before = json.loads((run / "epoch_seconds.json").read_text())
+    assert len(before) == 1  # the crash came at the end of epoch 1, before its clock ran
     _, summary = aezoo.train("dense_mnist", output_dir=run, epochs=3, limit=128, config_overrides=SMALL, verbose=0)
     assert summary["epochs_this_process"] == 2  # epoch 1 was done before the kill
+    clock = json.loads((run / "epoch_seconds.json").read_text())
+    assert len(clock) == 3 and clock[0] == before[0]  # every epoch, the first process's kept
+    # the card's time counts the epoch the killed process finished, not only this process's
+    assert summary["seconds"] == pytest.approx(summary["seconds_this_process"] + before[0], abs=0.11)
     epochs = [int(r["epoch"]) for r in csv.DictReader((run / "history.csv").open())]
     assert epochs == [0, 1, 2]
     with pytest.raises(RunDirError, match="holds a finished run of dense_mnist"):
