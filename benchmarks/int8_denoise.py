@@ -20,7 +20,6 @@ measures, it does not pass or fail.
 """
 
 import argparse
-import json
 import os
 import tempfile
 
@@ -81,10 +80,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as work:
         for spec in specs:
             out["entries"][f"{spec['name']}:{spec['version']}"] = measure(spec["name"], spec["version"], work)
-    text = json.dumps(out, indent=1)
     if args.output:
-        _io.write_text(args.output, text + "\n")
-    print(text)
+        _io.write_json(args.output, out)
+    print(_io.to_json(out), end="")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ with the largest RMSE / scale (pure rounding noise is 1/sqrt(12) = 0.29).
 import argparse
 import csv
 import io
-import json
 import os
 import tempfile
 
@@ -69,10 +68,9 @@ def main(argv=None):
     layers.sort(key=lambda r: -r["rmse_over_scale"])
     out["layers"] = {"count": len(layers), "worst": layers[: args.top],
                      "median_rmse_over_scale": sorted(r["rmse_over_scale"] for r in layers)[len(layers) // 2]}
-    text = json.dumps(out, indent=1)
     if args.output:
-        _io.write_text(args.output, text + "\n")
-    print(text)
+        _io.write_json(args.output, out)
+    print(_io.to_json(out), end="")
 
 
 if __name__ == "__main__":
