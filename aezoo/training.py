@@ -512,11 +512,14 @@ def train(name: str, output_dir: str | os.PathLike | None = None, epochs: int | 
     else:  # a user's tf.data.Dataset of unknown length: shuffle it in tf.data
         train_ds = train.shuffle(min(n_train, SHUFFLE_BUFFER), seed=seed).batch(bs).prefetch(tf.data.AUTOTUNE)
         steps_per_epoch = None
-    val_ds = None
-    if val is not None:
-        val_ds = tf.data.Dataset.from_tensor_slices(val) if isinstance(val, np.ndarray) else val
-        val_ds = val_ds.batch(bs).prefetch(tf.data.AUTOTUNE)
     model = build_model(p, scope, steps)
+    val_ds = None
+    if val is not None:  # what validation scores is the family's (a denoiser: noisy -> clean)
+        if isinstance(val, np.ndarray):
+            val_ds = tf.data.Dataset.from_tensor_slices(model.scored_pairs(val, seed)).batch(bs)
+        else:
+            val_ds = val.batch(bs).map(lambda b: model.scored_pairs(b, seed))
+        val_ds = val_ds.prefetch(tf.data.AUTOTUNE)
     monitor = "val_loss" if val_ds is not None else "loss"
     start_epoch = min(_resume_epoch(out), epochs)
     earlier = sum(epoch_seconds(out, start_epoch))

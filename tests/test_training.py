@@ -92,6 +92,27 @@ def test_denoiser_uses_recipe_corruption_and_user_data(tmp_path, images):
         aezoo.train("dense_mnist", output_dir=tmp_path / "e", epochs=1, data=(images * 255).astype("uint8"))
 
 
+def test_denoiser_validates_on_noisy_inputs(tmp_path, images):
+    """val_loss scores denoising (fixed noisy copies -> clean), not clean reconstruction."""
+    import tensorflow as tf
+
+    tiny = {"latent_dim": 8, "body_config": {"widths": [4, 8], "blocks": [1, 1]}}
+    train, val = images[:64], images[64:128]
+    for i, validation in enumerate((val, tf.data.Dataset.from_tensor_slices(val))):
+        model, summary = aezoo.train("denoising_mnist", output_dir=tmp_path / f"d{i}", epochs=1, data=train,
+                                     validation_data=validation, config_overrides=tiny, verbose=0)
+        bs, seed = summary["recipe"]["batch_size"], summary["recipe"]["seed"]
+        noisy, clean = model.scored_pairs(val, seed) if i == 0 else next(iter(
+            tf.data.Dataset.from_tensor_slices(val).batch(len(val)).map(lambda b: model.scored_pairs(b, seed))))
+        assert not np.allclose(np.asarray(noisy), val)
+        on_noisy = model.evaluate(np.asarray(noisy), np.asarray(clean), batch_size=bs, verbose=0)
+        on_clean = model.evaluate(val, val, batch_size=bs, verbose=0)
+        assert summary["final"]["val_loss"] == pytest.approx(on_noisy, rel=1e-4)
+        assert on_noisy > 1.5 * on_clean
+    # the same noisy copies every epoch (and every call): the seed fixes them
+    np.testing.assert_array_equal(model.scored_pairs(val, 5)[0], model.scored_pairs(val, 5)[0])
+
+
 def test_vae_trains_with_elbo(tmp_path):
     _, summary = aezoo.train("vae_mnist", output_dir=tmp_path / "v", epochs=2, limit=128,
                              config_overrides={"hidden": [32], "latent_dim": 2}, verbose=0)

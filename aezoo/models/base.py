@@ -21,6 +21,9 @@ hook                       who asks
 ``config_for_recipe``      registry/training: the model config a recipe implies
                            (a denoiser's noise comes from the recipe's corruption)
 ``training_callbacks``     training (a VAE's KL warm-up)
+``scored_pairs``           training (validation) and deploy (export checks):
+                           what the model is scored on (a denoiser: fixed noisy
+                           copies of the images as inputs, the clean ones as targets)
 ``evaluation_extras``,     evaluation and model cards: family metrics (denoising
 ``format_extras``,         PSNR, ELBO and IWAE NLL), their text and card fields
 ``card_metrics``
@@ -378,6 +381,12 @@ class Autoencoder(keras.Model):
     def training_callbacks(self, recipe: dict) -> list:
         """Extra Keras callbacks the family needs to train with `recipe`."""
         return []
+
+    def scored_pairs(self, x, seed: int):
+        """What the model is scored on, made from images `x` (a numpy array, or a
+        batch traced in tf.data): `x` itself (the target is the input), or an
+        (inputs, targets) pair. Training validates on it; an export is checked on it."""
+        return x
 
     # -- hooks: evaluation and cards -----------------------------------------
     def evaluation_extras(self, x, *, metrics: Callable, predict: Callable, baseline=None, seed: int = 0,
