@@ -302,7 +302,7 @@ def test_onnx_parts(models, family, tmp_path, test_images):
         path = tmp_path / f"{family}_{part}.onnx"
         report = export(model, path, format="onnx", part=part, verify_data=test_images[:64])
         _check_report(report, path, "onnx", "none", part)
-        assert report["verify_data"] == {"source": "verify_data", "count": 64}
+        assert {k: report["verify_data"][k] for k in ("source", "count")} == {"source": "verify_data", "count": 64}
         assert report["opset"] >= 17
         _assert_builtin_deterministic(report["ops"])
         proto = onnx.load(str(path))
@@ -506,6 +506,22 @@ def test_verification_data_is_explicit_not_looked_up_by_name(tmp_path, test_imag
     assert built.zoo_entry == {"name": "dense_mnist", "version": 1, "dataset": "mnist_5k"}
     report = export(built, tmp_path / "y.onnx", format="onnx")
     assert report["verify_data"]["source"] == "mnist_5k:test[:256]"
+
+
+def test_denoiser_export_is_checked_at_denoising(models, tmp_path, test_images):
+    """A denoiser's check runs on noisy copies of the verification images and scores against the clean ones."""
+    from aezoo import deploy
+
+    model = models["denoising"]
+    report = export(model, tmp_path / "d.tflite", format="tflite", verify_data=test_images)
+    noisy = np.asarray(model.corrupt(test_images, seed=deploy.VERIFY_SEED))
+    denoising_mse = np.mean(np.square(np.asarray(model.reconstruct(noisy), "float64") - test_images))
+    clean_mse = np.mean(np.square(np.asarray(model.reconstruct(test_images), "float64") - test_images))
+    assert report["passed"] and report["mse_keras"] == pytest.approx(denoising_mse, rel=1e-5)
+    assert report["mse_keras"] != pytest.approx(clean_mse, rel=1e-3)  # not the clean-image figure
+    assert "gaussian noise 0.2 (seed 0)" in report["verify_data"]["scored"]
+    plain = export(models["dense"], tmp_path / "p.tflite", format="tflite", verify_data=test_images)
+    assert "scored" not in plain["verify_data"]
 
 
 def test_unet_denoiser_exports_full_and_encoder_but_no_decoder(tmp_path):
