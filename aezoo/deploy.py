@@ -53,7 +53,8 @@ compared with the Keras model:
   the plain max abs diff for images (in [0, 1]), relative to the size of the
   latents for encoder outputs (whose scale is arbitrary);
 - "float16": max_scaled_diff <= FLOAT16_ATOL;
-- "dynamic" / "int8" / "int16x8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL,
+- "dynamic" / "int8" / "int16x8": |relative change of the reconstruction MSE| <= QUANT_REL_MSE_TOL
+  (a denoiser: of the denoising MSE, see below),
   or <= `tolerance` when the caller gives one (e.g. 0.05 for a fine-tuned model
   on its own images).
   For part="encoder" the reconstruction is the Keras decoder applied to the
