@@ -2,6 +2,7 @@
 
     aezoo benchmark                         # every pretrained entry
     aezoo benchmark conv_mnist --cards      # one entry; also write its export figures into the card
+    aezoo benchmark conv_mnist:1 --cards --output v1.json   # an older published version
 
 For each entry the model is exported to every artifact in ARTIFACTS with
 `aezoo.export` (so every artifact is verified against Keras on the
@@ -31,7 +32,8 @@ TensorFlow uses its own default (every core). Timings belong to the machine in
 the result's ``machine`` field; sizes and parity do not.
 
 The result is JSON: printed, and merged into `output` (default
-``pretrained/benchmark.json``, one key per entry). With ``cards=True`` the
+``pretrained/benchmark.json``, one key per entry: the newest version's run; an
+older version, ``NAME:VERSION``, goes to another `output`). With ``cards=True`` the
 export figures that do not depend on the machine (file size, parity with
 Keras, tolerance, passed) are written into each entry's record in
 ``pretrained/manifest.json`` under ``export``. `tables` renders the README
@@ -270,28 +272,42 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
 
         raise BackendError(f"the benchmark exports models, which needs the TensorFlow backend "
                            f"(KERAS_BACKEND=tensorflow); this is {keras.backend.backend()!r}.")
+    from aezoo.tasks import parse_spec
+    from aezoo.weights import record
+
     published = load_manifest()
-    names = list(names or sorted(published))
-    for name in names:
-        registry.get_entry(name)  # unknown names fail before any work
+    output = Path(output or default_output())
+    specs = [parse_spec(spec) for spec in (names or sorted(published))]
+    for name, version in specs:  # unknown names, versions and destinations fail before any work
+        registry.get_entry(name)
         if name not in published:
             raise InputError(f"{name!r} has no pretrained weights to benchmark; published: {', '.join(sorted(published))}.")
-    bar = tqdm(total=len(names) * (len(ARTIFACTS) + len(RUNTIMES)), desc="benchmark", unit="step",
+        if version is not None and record(name, version) is None:
+            raise InputError(f"{name!r} has no published version {version}; published: version "
+                             f"{published[name]['version']} (the newest) and older ones listed by `aezoo info {name}`.")
+        if (version not in (None, published[name]["version"])
+                and output.resolve() == Path(default_output()).resolve()):
+            raise InputError(f"{name}:{version} is not the newest version, and {BENCHMARK_FILE} holds the newest "
+                             f"version's run of each entry (the README tables); pass --output FILE (output=) "
+                             f"for an older version.")
+    specs = [(name, version or published[name]["version"]) for name, version in specs]
+    bar = tqdm(total=len(specs) * (len(ARTIFACTS) + len(RUNTIMES)), desc="benchmark", unit="step",
                disable=not progress)
     results = {}
-    for name in names:
-        bar.set_postfix_str(name)
-        dataset = registry.get_entry(name)["recipe"]["dataset"]
-        model = registry.load(name)
+    for name, version in specs:
+        bar.set_postfix_str(f"{name}:{version}")
+        dataset = registry.get_entry(name, version)["recipe"]["dataset"]
+        model = registry.load(name, version=version)
         images = datasets.load_numpy(dataset, "test", limit=max(BATCH_SIZES))[0]
-        representative = calibration_images(name)
+        representative = calibration_images(name, version=version)
         results[name] = benchmark_model(model, images, representative, threads=threads, min_repeats=min_repeats,
                                         min_seconds=min_seconds, progress=bar)
-        results[name].update(weights_bytes=published[name]["bytes"], version=published[name]["version"], dataset=dataset, machine=machine(),
-                             versions=_io.versions(), command=f"aezoo benchmark {name}",
+        newest = version == published[name]["version"]
+        results[name].update(weights_bytes=record(name, version)["bytes"], version=version, dataset=dataset,
+                             machine=machine(), versions=_io.versions(),
+                             command=f"aezoo benchmark {name}" + ("" if newest else f":{version}"),
                              date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         # merged in after every entry: an interrupted run keeps what it measured
-        output = Path(output or default_output())
         existing = json.loads(output.read_text()) if output.exists() else {}
         _io.write_json(output, dict(sorted({**existing, name: results[name]}.items())))
         if cards:
@@ -314,7 +330,7 @@ def write_cards(results, manifest_path=None):
             "int16x8_to_fp32_bytes": r.get("int16x8_to_fp32_bytes"),
             "versions": r["versions"],
             "date": r["date"],
-            "reproduce": f"aezoo benchmark {name} --cards",
+            "reproduce": f"{r.get('command') or f'aezoo benchmark {name}'} --cards",
         }
         manifest[name] = versions
     _io.write_json(manifest_path, manifest)

@@ -530,7 +530,7 @@ def build_parser():
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("benchmark", help="export every pretrained entry, verify it, time every runtime (JSON)")
-    s.add_argument("names", nargs="*", help="entries (default: every pretrained entry)")
+    s.add_argument("names", nargs="*", metavar="NAME[:VERSION]", help="entries (default: the newest version of every pretrained entry; an older version needs --output)")
     s.add_argument("--output", help="JSON file to merge the results into (default pretrained/benchmark.json)")
     s.add_argument("--cards", action="store_true", help="also write sizes and parity into pretrained/manifest.json")
     s.add_argument("--threads", type=positive_int, help="TFLite/onnxruntime threads (default: every core)")

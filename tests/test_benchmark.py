@@ -98,6 +98,36 @@ def test_tables_and_cards_from_results(result, tmp_path):
     assert card["file"] == "tiny.v2.weights.h5"
     assert card["export"]["artifacts"]["tflite_int8"]["passed"] is True
     assert card["export"]["reproduce"] == "aezoo benchmark tiny --cards"
+    # an older version's run goes to its own card, with the command that made it
+    older_run = {"tiny": {**results["tiny"], "version": 1, "command": "aezoo benchmark tiny:1"}}
+    benchmark.write_cards(older_run, manifest_path=manifest)
+    cards = json.loads(manifest.read_text())["tiny"]
+    assert cards["1"]["export"]["reproduce"] == "aezoo benchmark tiny:1 --cards"
+    assert cards["2"]["export"]["reproduce"] == "aezoo benchmark tiny --cards"
+
+
+def test_an_older_version_is_benchmarked_into_another_file(monkeypatch, tmp_path):
+    seen = []
+
+    def fake(model, images, representative, **_):
+        seen.append((model.zoo_entry["version"], model.count_params()))
+        return {"artifacts": {}, "runtimes": {}}
+
+    monkeypatch.setattr(benchmark, "benchmark_model", fake)   # no export runs, whatever breaks
+    default = tmp_path / "default.json"                       # stands in for pretrained/benchmark.json
+    shutil.copyfile(benchmark.default_output(), default)
+    monkeypatch.setattr(benchmark, "default_output", lambda: default)
+    before = default.read_bytes()
+    with pytest.raises(InputError, match="not the newest version.*--output"):
+        benchmark.run(["conv_mnist:1"], progress=False)
+    with pytest.raises(InputError, match="no published version 9"):
+        benchmark.run(["conv_mnist:9"], output=tmp_path / "b.json", progress=False)
+    assert default.read_bytes() == before and not (tmp_path / "b.json").exists() and not seen
+    benchmark.run(["conv_mnist:1"], output=tmp_path / "b.json", progress=False)
+    written = json.loads((tmp_path / "b.json").read_text())["conv_mnist"]
+    assert written["version"] == 1 and written["command"] == "aezoo benchmark conv_mnist:1"
+    assert seen == [(1, aezoo.load("conv_mnist", version=1).count_params())]
+    assert seen[0][1] != aezoo.load("conv_mnist").count_params()  # not the newest's weights
 
 
 def test_readme_tables_are_the_generated_ones(tmp_path):
