@@ -15,7 +15,7 @@ the entry's train split), then these runtimes reconstruct real test images:
 - ``tflite_fp32`` / ``tflite_fp16`` / ``tflite_dynamic`` / ``tflite_int8``:
   the ``ai_edge_litert`` interpreter's ``reconstruct`` signature runner
 - ``tflite_int16x8``: 16x8 quantization (int8 weights, int16 activations),
-  for the deeper models whose int8 misses its tolerance
+  for models whose int8 misses its tolerance
 - ``tflite_fp32_b1`` / ``tflite_int8_b1`` / ``tflite_int16x8_b1``: the same, exported with a fixed
   batch of 1 (``batch_size=1``, every shape static, what a phone app runs);
   a batch of 256 is 256 calls

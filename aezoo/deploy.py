@@ -63,8 +63,9 @@ compared with the Keras model:
 
 "int16x8" is TensorFlow Lite's 16x8 quantization: int8 weights (the file is
 as small as int8's) and int16 activations. It is for models whose accuracy
-suffers from 8-bit activations: the deeper v2 bodies (residual blocks, U-Net)
-lose 4-12% MSE in int8 and about 0.2% in int16x8 (`aezoo benchmark`).
+suffers from 8-bit activations: the first v2 bodies (residual blocks and a U-Net
+with SiLU) lost 4-12% MSE in int8 (one +489%) and about 0.2% in int16x8; the
+published v2s use ReLU6 where it mattered and pass int8 (`aezoo benchmark`).
 Integer-only accelerators that take int8 only (e.g. the Edge TPU) cannot run it.
 
 Verification images, in order: `verify_data`; for int8/int16x8 without it, a held-out

@@ -1,9 +1,11 @@
 """Before/after: every published version of every entry side by side (markdown).
 
 Reads the cards (pretrained/manifest.json: metrics, task results, export sizes
-and parity) and the export benchmark (pretrained/benchmark.json, which holds
-the newest version of each entry; older runs can be passed with --benchmark,
-e.g. a copy kept before republishing). Prints nothing it did not read.
+and parity) and the export benchmark: pretrained/benchmark.json (the newest
+version of each entry) and benchmarks/results/benchmark_older_versions.json
+(`aezoo benchmark NAME:1 ... --cards --output` that file: the older versions,
+timed on the same machine). More runs can be passed with --benchmark, e.g. a
+copy kept before republishing. Prints nothing it did not read.
 
     python scripts/versions_table.py [--benchmark OLD.json ...] [--all]
 
@@ -89,6 +91,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     manifest = json.loads((ROOT / "pretrained" / "manifest.json").read_text())
     benchmarks = [json.loads((ROOT / "pretrained" / "benchmark.json").read_text())]
+    older = ROOT / "benchmarks" / "results" / "benchmark_older_versions.json"
+    if older.exists():
+        benchmarks.append(json.loads(older.read_text()))
     benchmarks += [json.loads(Path(p).read_text()) for p in args.benchmark]
     print(markdown(rows(manifest, benchmarks, include_single=args.all)))
 

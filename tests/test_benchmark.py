@@ -161,6 +161,19 @@ def test_benchmark_json_covers_every_published_entry():
         assert published[name]["export"]["artifacts"] == r["artifacts"], f"run `aezoo benchmark {name} --cards`"
 
 
+def test_older_versions_benchmark_matches_their_cards():
+    """benchmarks/results/benchmark_older_versions.json (`aezoo benchmark NAME:1 --cards --output ...`) holds
+    older versions only, each the run its card's export figures came from."""
+    from aezoo.weights import manifest, records
+
+    results = json.loads((ROOT / "benchmarks" / "results" / "benchmark_older_versions.json").read_text())
+    newest, cards = manifest(), records()
+    for name, r in results.items():
+        assert r["version"] < newest[name]["version"], name
+        card = cards[name][str(r["version"])]
+        assert card["export"]["artifacts"] == r["artifacts"], f"run `{r['command']} --cards --output ...`"
+
+
 def test_a_slow_runtime_is_timed_fewer_times():
     calls = []
     times = benchmark.time_call(lambda: calls.append(1), min_repeats=50, min_seconds=0.0, warmup=1,
