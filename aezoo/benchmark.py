@@ -272,12 +272,11 @@ def run(names=None, output=None, cards=False, threads=None, min_repeats=20, min_
 
         raise BackendError(f"the benchmark exports models, which needs the TensorFlow backend "
                            f"(KERAS_BACKEND=tensorflow); this is {keras.backend.backend()!r}.")
-    from aezoo.tasks import parse_spec
     from aezoo.weights import record
 
     published = load_manifest()
     output = Path(output or default_output())
-    specs = [parse_spec(spec) for spec in (names or sorted(published))]
+    specs = [registry.parse_spec(spec) for spec in (names or sorted(published))]
     for name, version in specs:  # unknown names, versions and destinations fail before any work
         registry.get_entry(name)
         if name not in published:

@@ -65,6 +65,30 @@ class Zoo:
 _CURRENT = Zoo()
 
 
+def parse_spec(spec: str) -> tuple[str, int | None]:
+    """Split ``"NAME[:VERSION]"`` into the name and the version (None: the default).
+
+    Args:
+        spec: e.g. "conv_mnist", "conv_mnist:1" or "conv_mnist:v2".
+
+    Returns:
+        (name, version or None).
+
+    Example:
+        >>> parse_spec("conv_mnist:2")
+        ('conv_mnist', 2)
+    """
+    if not isinstance(spec, str) or not spec:
+        raise InputError(f"an entry is NAME or NAME:VERSION (e.g. conv_mnist:1); got {spec!r}.")
+    name, sep, version = spec.partition(":")
+    if not sep:
+        return name, None
+    digits = version[1:] if version[:1] in ("v", "V") else version
+    if not digits.isdigit() or int(digits) < 1:
+        raise InputError(f"{spec!r}: the version after ':' is a positive integer (e.g. {name}:1); got {version!r}.")
+    return name, int(digits)
+
+
 def current() -> Zoo:
     """The zoo the module's verbs use."""
     return _CURRENT

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from aezoo.errors import InputError
+from aezoo.registry import parse_spec  # noqa: F401  (NAME[:VERSION], part of this module's API)
 
 TASKS = {
     "anomaly": "aezoo.tasks.anomaly",
@@ -83,30 +84,6 @@ def module(task: str):
     if task not in TASKS:
         raise InputError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}.")
     return importlib.import_module(TASKS[task])
-
-
-def parse_spec(spec: str) -> tuple[str, int | None]:
-    """Split ``"NAME[:VERSION]"`` into the name and the version (None: the default).
-
-    Args:
-        spec: e.g. "conv_mnist", "conv_mnist:1" or "conv_mnist:v2".
-
-    Returns:
-        (name, version or None).
-
-    Example:
-        >>> parse_spec("conv_mnist:2")
-        ('conv_mnist', 2)
-    """
-    if not isinstance(spec, str) or not spec:
-        raise InputError(f"an entry is NAME or NAME:VERSION (e.g. conv_mnist:1); got {spec!r}.")
-    name, sep, version = spec.partition(":")
-    if not sep:
-        return name, None
-    digits = version[1:] if version[:1] in ("v", "V") else version
-    if not digits.isdigit() or int(digits) < 1:
-        raise InputError(f"{spec!r}: the version after ':' is a positive integer (e.g. {name}:1); got {version!r}.")
-    return name, int(digits)
 
 
 def resolve(names: Iterable[str] | None = None, models: dict | None = None,
