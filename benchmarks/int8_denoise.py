@@ -4,7 +4,7 @@
 
 The export check (`aezoo export --quantize int8`, `aezoo benchmark`) scores a
 denoiser at denoising: 256 verification images with its own noise (seed 0)
-against the clean ones. Until stop 17 it compared reconstructions of *clean*
+against the clean ones. Until 2026-11-26 it compared reconstructions of *clean*
 images, which a denoiser maps almost to themselves (denoising_mnist v2: test
 MSE 0.00087), so the int8 rounding, small in absolute terms, was a large share
 of that tiny MSE. This script puts both on the whole test split: the pooled
