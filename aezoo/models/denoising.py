@@ -158,18 +158,14 @@ class DenoisingAutoencoder(Autoencoder):
         """(noisy, clean): validation and the export check must score denoising, and the
         Corruption layer is the identity outside training, so plain images would score
         clean reconstruction (near-identity for a denoiser). The noise is fixed by `seed`:
-        the same noisy copies every epoch. An array is corrupted once, in chunks of
-        `inference_batch` images (chunk i drawn with seed + i); a batch traced in
-        tf.data (a user's Dataset) is drawn with `seed` itself, so every batch of
-        one size gets the same noise field."""
+        the same noisy copies every epoch. An array is corrupted once, as a whole (as
+        `evaluation_extras` corrupts the test split); a batch traced in tf.data (a
+        user's Dataset) is drawn with `seed` itself, so every batch of one size gets
+        the same noise field."""
         if self.noise_level == 0:
             return x
-        if isinstance(x, np.ndarray):
-            size = int(self.inference_batch)
-            noisy = np.concatenate([np.asarray(self.corrupt(x[i: i + size], seed=seed + k))
-                                    for k, i in enumerate(range(0, len(x), size))]) if len(x) else x
-            return noisy, x
-        return self.corrupt(x, seed=seed), x
+        noisy = self.corrupt(x, seed=seed)
+        return (np.asarray(noisy), x) if isinstance(x, np.ndarray) else (noisy, x)
 
     @classmethod
     def check_recipe(cls, recipe):
